@@ -1,0 +1,3 @@
+"""reid-bench: one protocol to train, evaluate and rank re-identification methods."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,121 @@
+"""Run configuration: plain nested dicts, flattened to dotted keys, resolved in a fixed order.
+
+Order (DESIGN.md "A run"): harness defaults + dataset defaults + method defaults, then the
+preset, then the variant's overrides, then ``--set key=value``. Every override must name a known
+key and carry a value of the default's type; errors name the key and suggest the nearest one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from bench.errors import ConfigError
+
+HARNESS_DEFAULTS: dict[str, Any] = {
+    "eval": {"metric": "cosine", "batch_size": 128, "max_rank": 50},
+    "data": {"workers": 0},
+}
+HARNESS_CHOICES: dict[str, tuple[Any, ...]] = {"eval.metric": ("cosine", "euclidean")}
+
+
+def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}} -> {"a.b": 1}``; keys that already contain dots pass through."""
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, full + "."))
+        else:
+            flat[full] = value
+    return flat
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set`` value as YAML scalars/lists (``3``, ``0.1``, ``true``, ``[1, 2]``, ``abc``)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def coerce(key: str, value: Any, default: Any, choices: tuple[Any, ...] | None = None) -> Any:
+    """Check ``value`` against the type of ``default`` (int widens to float); return it."""
+    if default is None:
+        out = value
+    elif isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key {key!r} expects true/false, got {value!r}")
+        out = value
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key {key!r} expects an integer, got {value!r}")
+        out = value
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key {key!r} expects a number, got {value!r}")
+        out = float(value)
+    elif isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
+        out = list(value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            value = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
+        out = value
+    else:
+        if not isinstance(value, type(default)):
+            raise ConfigError(f"config key {key!r} expects {_type_name(default)}, got {value!r}")
+        out = value
+    if choices is not None and out not in choices:
+        allowed = ", ".join(map(str, choices))
+        raise ConfigError(f"config key {key!r} must be one of {allowed}; got {out!r}")
+    return out
+
+
+def unknown_key(key: str, known: Iterable[str], where: str = "") -> ConfigError:
+    known = sorted(known)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown config key {key!r}{where}.{hint}")
+
+
+def apply_overrides(
+    config: dict[str, Any],
+    overrides: Mapping[str, Any],
+    choices: Mapping[str, tuple[Any, ...]],
+    where: str = "",
+) -> None:
+    """Apply (nested or dotted) ``overrides`` to the flat ``config`` in place, validating each."""
+    for key, value in flatten(overrides).items():
+        if key not in config:
+            raise unknown_key(key, config, where)
+        config[key] = coerce(key, value, config[key], choices.get(key))
+
+
+def parse_set_args(items: Iterable[str]) -> dict[str, Any]:
+    """``["a.b=3", "c=x"] -> {"a.b": 3, "c": "x"}``; a missing ``=`` is an error naming the item."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = parse_value(text.strip())
+    return out
+
+
+def config_hash(payload: Mapping[str, Any]) -> str:
+    """A stable short hash of a JSON-able mapping (sorted keys)."""
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,128 @@
+"""What a method gets from the harness while it runs: device, seed, progress bars, checkpoints.
+
+``ctx.epochs(n, model=..., optimizer=..., scheduler=...)`` is the training loop's spine: it
+yields epoch numbers, saves a checkpoint (states + RNG states) atomically after every epoch and,
+with ``--resume``, restarts after the last saved epoch with the RNGs as they were, so a resumed
+run ends where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+
+class Stateful(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch; ask torch for deterministic kernels where it has them."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temp file in the same folder, then rename: never a half checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class RunContext:
+    """Per-run services for a method: device, seed, data workers, progress, checkpoints."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    seed: int = 0
+    workers: int = 0
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+    show_progress: bool = True
+    resumed_from: int | None = None  # epoch restored by the last ``epochs()`` call, if any
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.checkpoint_dir is None else self.checkpoint_dir / "last.pt"
+
+    def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> tqdm:
+        """A tqdm bar on stderr (disabled with ``--no-progress`` or when not wanted)."""
+        return tqdm(
+            iterable, desc=desc, total=total, leave=False, disable=not self.show_progress,
+            dynamic_ncols=True,
+        )
+
+    def epochs(self, num_epochs: int, **stateful: Stateful) -> Iterator[int]:
+        """Yield ``start..num_epochs-1``; checkpoint ``stateful`` after each; resume if asked."""
+        start = 0
+        path = self.checkpoint_path
+        if self.resume and path is not None and path.is_file():
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+            for name, obj in stateful.items():
+                obj.load_state_dict(ckpt["states"][name])
+            set_rng_state(ckpt["rng"])
+            self.history = list(ckpt.get("history", []))
+            start = int(ckpt["epoch"]) + 1
+            self.resumed_from = int(ckpt["epoch"])
+            tqdm.write(f"resumed from {path} after epoch {start}/{num_epochs}")
+        bar = tqdm(
+            range(start, num_epochs), desc="train", initial=start, total=num_epochs,
+            disable=not self.show_progress, dynamic_ncols=True, unit="epoch",
+        )
+        for epoch in bar:
+            yield epoch
+            if self.history and self.history[-1].get("epoch") == epoch:
+                bar.set_postfix({k: f"{v:.3g}" for k, v in self.history[-1].items() if k != "epoch"})
+            if path is not None:
+                atomic_torch_save(
+                    {
+                        "epoch": epoch,
+                        "states": {name: obj.state_dict() for name, obj in stateful.items()},
+                        "rng": rng_state(),
+                        "history": self.history,
+                    },
+                    path,
+                )
+
+    def log_epoch(self, epoch: int, **scalars: float) -> None:
+        """Record this epoch's scalars (mean loss, accuracy, lr); shown on the progress bar."""
+        self.history.append({"epoch": epoch, **{k: float(v) for k, v in scalars.items()}})

@@ -1,0 +1,48 @@
+"""Dataset adapters: a root folder in a dataset's released layout -> :class:`~bench.samples.Splits`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from bench.errors import DatasetError
+from bench.samples import Splits
+
+
+class DatasetAdapter(ABC):
+    """Base class of every dataset plugin; register a subclass with ``@register_dataset``.
+
+    Class attributes are plain data: ``name``, ``description``, ``modalities`` it provides,
+    ``protocol`` (the evaluation rules, see :mod:`bench.protocol`), ``default_config`` (its own
+    ``--set`` keys, nested dicts) and ``config_choices`` (allowed values per dotted key).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    modalities: ClassVar[frozenset[str]] = frozenset({"image"})
+    protocol: ClassVar[str] = "market"
+    default_config: ClassVar[dict[str, Any]] = {}
+    config_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+
+    def __init__(self, root: Path | None, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.root = Path(root).expanduser() if root is not None else self.default_root()
+
+    def default_root(self) -> Path:
+        """Where the data lives when ``--root`` is not given."""
+        raise DatasetError(f"dataset {self.name!r} needs --root PATH (the folder you downloaded)")
+
+    def prepare(self) -> None:
+        """Make the root usable (synthetic datasets generate here); real datasets only verify."""
+        if not self.root.is_dir():
+            raise DatasetError(f"dataset {self.name!r}: root folder {self.root} does not exist")
+
+    def folds(self) -> list[str | None]:
+        """Evaluation units: ``[None]`` for one fixed split, else the fold names."""
+        return [None]
+
+    @abstractmethod
+    def load(self, fold: str | None = None) -> Splits:
+        """Read the root and return train/query/gallery for ``fold``."""

@@ -1,0 +1,86 @@
+"""The method API (DESIGN.md, "The one protocol").
+
+A method sees only the training split in :meth:`Method.fit`. The harness then asks it for the
+query and gallery representations, in one of two ways, and computes every metric itself:
+
+* :meth:`Method.embed` ``(samples) -> Tensor[N, D]``; the harness computes distances;
+* :meth:`Method.score` ``(query, gallery) -> Tensor[Q, G]`` similarities (higher = more alike),
+  for methods whose gallery encoding depends on the query (DMCL's released code fuses each
+  gallery frame with the query's text).
+
+Query and gallery samples reach the method with their identity hidden (``pid == -1``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from bench.registry import Variant
+from bench.samples import Sample
+
+if TYPE_CHECKING:
+    from bench.context import RunContext
+
+
+class Method(ABC):
+    """Base class of every method plugin; register a subclass with ``@register_method``.
+
+    Class attributes are plain data: ``name``; ``description`` (one line); ``modalities`` it
+    needs; ``default_config`` (nested dict: its ``--set`` keys and defaults, i.e. the paper's
+    settings); ``config_choices`` (allowed values per dotted key); ``presets`` (name -> overrides);
+    ``default_preset``; ``variants`` (name -> :class:`~bench.registry.Variant`, e.g. ablations).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    modalities: ClassVar[frozenset[str]] = frozenset({"image"})
+    default_config: ClassVar[dict[str, Any]] = {}
+    config_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    default_preset: ClassVar[str | None] = None
+    variants: ClassVar[dict[str, Variant]] = {}
+
+    def __init__(self, config: Mapping[str, Any], ctx: RunContext) -> None:
+        self.config = dict(config)
+        self.ctx = ctx
+
+    @property
+    def device(self) -> torch.device:
+        return self.ctx.device
+
+    @classmethod
+    def preflight(cls, config: Mapping[str, Any]) -> None:
+        """Fail fast, before any data is read: e.g. pretrained weights named but not present."""
+
+    @abstractmethod
+    def fit(self, train: Sequence[Sample]) -> None:
+        """Train on the training split (pids relabelled 0..N-1); use ``self.ctx.epochs``."""
+
+    def embed(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """Return one feature row per sample, ``Tensor[N, D]`` on any device."""
+        raise NotImplementedError(f"method {self.name!r} does not implement embed()")
+
+    def score(self, query: Sequence[Sample], gallery: Sequence[Sample]) -> torch.Tensor:
+        """Return similarities ``Tensor[Q, G]``, higher meaning more likely the same identity."""
+        raise NotImplementedError(f"method {self.name!r} does not implement score()")
+
+    @property
+    def answers(self) -> str:
+        """``"embed"`` or ``"score"``: how the harness asks for representations."""
+        if type(self).embed is not Method.embed:
+            return "embed"
+        if type(self).score is not Method.score:
+            return "score"
+        raise TypeError(f"method {self.name!r} implements neither embed() nor score()")
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild the trained method (weights and shapes)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state returned by :meth:`state_dict` into a fresh instance."""

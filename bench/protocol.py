@@ -1,0 +1,90 @@
+"""Evaluation rules per dataset family; the harness evaluates every method through here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError
+from bench.evaluation import RankMetrics, compute_distance, evaluate_rank
+from bench.samples import Sample
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named set of evaluation rules (DESIGN.md, "The one protocol")."""
+
+    name: str
+    description: str
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            "market",
+            "Market-1501 rules: gallery entries with the query's pid and camera ignored, "
+            "pid -1 junk ignored, pid 0 distractors are negatives",
+        ),
+        Protocol(
+            "colo-pair",
+            "screening 1 = query, screening 2 = gallery, k-fold cross-validation by polyp "
+            "identity, frame level; Market rules otherwise",
+        ),
+    )
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        raise BenchError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+def _labels(samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        np.fromiter((s.pid for s in samples), dtype=np.int64, count=len(samples)),
+        np.fromiter((s.camid for s in samples), dtype=np.int64, count=len(samples)),
+    )
+
+
+def evaluate(
+    protocol: Protocol,
+    query: Sequence[Sample],
+    gallery: Sequence[Sample],
+    *,
+    query_features: torch.Tensor | None = None,
+    gallery_features: torch.Tensor | None = None,
+    similarity: torch.Tensor | None = None,
+    metric: str = "cosine",
+    max_rank: int = 50,
+) -> RankMetrics:
+    """Metrics from features (distance by ``metric``) or from a method's similarity matrix."""
+    q_pids, q_camids = _labels(query)
+    g_pids, g_camids = _labels(gallery)
+    if similarity is not None:
+        if tuple(similarity.shape) != (len(query), len(gallery)):
+            raise BenchError(
+                f"score() returned shape {tuple(similarity.shape)}, expected "
+                f"({len(query)}, {len(gallery)})"
+            )
+        distmat = -similarity.detach().float().cpu()
+    elif query_features is not None and gallery_features is not None:
+        for what, feats, samples in (
+            ("query", query_features, query),
+            ("gallery", gallery_features, gallery),
+        ):
+            if feats.ndim != 2 or feats.shape[0] != len(samples):
+                raise BenchError(
+                    f"embed() returned shape {tuple(feats.shape)} for {len(samples)} "
+                    f"{what} samples; expected ({len(samples)}, D)"
+                )
+        distmat = compute_distance(
+            query_features.detach().float().cpu(), gallery_features.detach().float().cpu(), metric
+        )
+    else:
+        raise ValueError("evaluate() needs query/gallery features or a similarity matrix")
+    return evaluate_rank(distmat.numpy(), q_pids, g_pids, q_camids, g_camids, max_rank=max_rank)
