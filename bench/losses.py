@@ -1,0 +1,121 @@
+"""ReID losses: label-smoothed cross entropy and the batch-hard triplet loss (BoT, DMCL)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class CrossEntropyLabelSmooth(nn.Module):
+    """Cross entropy against smoothed targets q = (1 - eps) * onehot + eps / num_classes
+    (Szegedy et al. 2016, Sec. 7; BoT Sec. 3.2, Eq. 2). ``epsilon=0`` is plain cross entropy."""
+
+    def __init__(self, num_classes: int, epsilon: float = 0.1) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be positive, got {num_classes}")
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        self.num_classes = num_classes
+        self.epsilon = epsilon
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(N, num_classes) logits, (N,) class indices -> mean loss over the batch."""
+        if logits.dim() != 2 or logits.size(1) != self.num_classes:
+            raise ValueError(
+                f"expected logits of shape (N, {self.num_classes}), got {tuple(logits.shape)}"
+            )
+        log_probs = F.log_softmax(logits, dim=1)
+        onehot = torch.zeros_like(log_probs).scatter_(1, targets.long().unsqueeze(1), 1.0)
+        q = (1.0 - self.epsilon) * onehot + self.epsilon / self.num_classes
+        return (-q * log_probs).sum(dim=1).mean()
+
+
+def pairwise_distance(
+    x: torch.Tensor, y: torch.Tensor | None = None, squared: bool = False
+) -> torch.Tensor:
+    """Euclidean distances between rows of ``x`` (M, D) and ``y`` (N, D; ``x`` if None) -> (M, N).
+
+    Uses ||x||^2 + ||y||^2 - 2 x.y, clamped at 1e-12 before the square root so neither the value
+    nor its gradient is NaN on (near-)identical rows.
+    """
+    y = x if y is None else y
+    xx = x.pow(2).sum(dim=1, keepdim=True)
+    yy = y.pow(2).sum(dim=1, keepdim=True).t()
+    dist = (xx + yy - 2.0 * (x @ y.t())).clamp(min=1e-12)
+    return dist if squared else dist.sqrt()
+
+
+class BatchHardTriplet(NamedTuple):
+    """The loss and, per anchor that has a positive and a negative, the mined distances."""
+
+    loss: torch.Tensor
+    d_ap: torch.Tensor  # hardest (largest) anchor-positive distance per valid anchor
+    d_an: torch.Tensor  # hardest (smallest) anchor-negative distance per valid anchor
+
+
+def batch_hard_triplet(
+    features: torch.Tensor,
+    pids: torch.Tensor,
+    margin: float | None = 0.3,
+    normalize: bool = False,
+) -> BatchHardTriplet:
+    """Batch-hard triplet loss (Hermans et al. 2017, Eq. 5) with the mined distances.
+
+    For each anchor: the farthest sample of its identity (itself excluded) and the closest
+    sample of another identity. ``margin`` a float: relu(d_ap - d_an + margin) (BoT's margin
+    ranking form); ``None``: the soft margin softplus(d_ap - d_an) = log(1 + exp(d_ap - d_an))
+    (Hermans et al. 2017; DMCL Eq. 6). Averaged over anchors with at least one positive and one
+    negative; with none such, a zero that is still connected to ``features``' graph.
+    ``normalize`` L2-normalizes the features first.
+    """
+    if features.dim() != 2 or pids.dim() != 1 or features.size(0) != pids.size(0):
+        raise ValueError(
+            f"expected features (N, D) and pids (N,), got {tuple(features.shape)} and "
+            f"{tuple(pids.shape)}"
+        )
+    if normalize:
+        features = F.normalize(features, p=2, dim=1)
+    dist = pairwise_distance(features)
+    pids = pids.to(features.device)
+    same = pids.unsqueeze(0) == pids.unsqueeze(1)
+    eye = torch.eye(len(pids), dtype=torch.bool, device=features.device)
+    pos, neg = same & ~eye, ~same
+    valid = pos.any(dim=1) & neg.any(dim=1)
+    if not valid.any():
+        empty = dist.new_zeros(0)
+        return BatchHardTriplet(features.sum() * 0.0, empty, empty)
+    dist, pos, neg = dist[valid], pos[valid], neg[valid]
+    d_ap = dist.masked_fill(~pos, float("-inf")).max(dim=1).values
+    d_an = dist.masked_fill(~neg, float("inf")).min(dim=1).values
+    gap = d_ap - d_an
+    loss = F.softplus(gap).mean() if margin is None else F.relu(gap + margin).mean()
+    return BatchHardTriplet(loss, d_ap, d_an)
+
+
+def batch_hard_triplet_loss(
+    features: torch.Tensor,
+    pids: torch.Tensor,
+    margin: float | None = 0.3,
+    normalize: bool = False,
+) -> torch.Tensor:
+    """The loss of :func:`batch_hard_triplet`."""
+    return batch_hard_triplet(features, pids, margin, normalize).loss
+
+
+class TripletLoss(nn.Module):
+    """:func:`batch_hard_triplet_loss` as a module; ``margin=None`` selects the soft margin."""
+
+    def __init__(self, margin: float | None = 0.3, normalize: bool = False) -> None:
+        super().__init__()
+        self.margin = margin
+        self.normalize = normalize
+
+    def forward(self, features: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:
+        return batch_hard_triplet_loss(features, pids, self.margin, self.normalize)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, normalize={self.normalize}"
