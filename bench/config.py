@@ -37,7 +37,7 @@ def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def parse_value(text: str) -> Any:
-    """Parse a ``--set`` value as YAML scalars/lists (``3``, ``0.1``, ``true``, ``[1, 2]``, ``abc``)."""
+    """Parse a ``--set`` value as YAML: ``3``, ``0.1``, ``true``, ``[1, 2]``, ``abc``."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -70,7 +70,11 @@ def coerce(key: str, value: Any, default: Any, choices: tuple[Any, ...] | None =
         out = list(value)
     elif isinstance(default, str):
         if not isinstance(value, str):
-            value = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+            value = (
+                str(value)
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+                else value
+            )
         if not isinstance(value, str):
             raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
         out = value

@@ -38,7 +38,11 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -87,7 +91,11 @@ class RunContext:
     def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> tqdm:
         """A tqdm bar on stderr (disabled with ``--no-progress`` or when not wanted)."""
         return tqdm(
-            iterable, desc=desc, total=total, leave=False, disable=not self.show_progress,
+            iterable,
+            desc=desc,
+            total=total,
+            leave=False,
+            disable=not self.show_progress,
             dynamic_ncols=True,
         )
 
@@ -105,13 +113,20 @@ class RunContext:
             self.resumed_from = int(ckpt["epoch"])
             tqdm.write(f"resumed from {path} after epoch {start}/{num_epochs}")
         bar = tqdm(
-            range(start, num_epochs), desc="train", initial=start, total=num_epochs,
-            disable=not self.show_progress, dynamic_ncols=True, unit="epoch",
+            range(start, num_epochs),
+            desc="train",
+            initial=start,
+            total=num_epochs,
+            disable=not self.show_progress,
+            dynamic_ncols=True,
+            unit="epoch",
         )
         for epoch in bar:
             yield epoch
             if self.history and self.history[-1].get("epoch") == epoch:
-                bar.set_postfix({k: f"{v:.3g}" for k, v in self.history[-1].items() if k != "epoch"})
+                bar.set_postfix(
+                    {k: f"{v:.3g}" for k, v in self.history[-1].items() if k != "epoch"}
+                )
             if path is not None:
                 atomic_torch_save(
                     {

@@ -1,4 +1,4 @@
-"""Dataset adapters: a root folder in a dataset's released layout -> :class:`~bench.samples.Splits`."""
+"""Dataset adapters: a root folder in a dataset's released layout -> ``Splits``."""
 
 from __future__ import annotations
 

@@ -55,6 +55,7 @@ class Method(ABC):
     @classmethod
     def preflight(cls, config: Mapping[str, Any]) -> None:
         """Fail fast, before any data is read: e.g. pretrained weights named but not present."""
+        return None
 
     @abstractmethod
     def fit(self, train: Sequence[Sample]) -> None:

@@ -29,7 +29,7 @@ D = TypeVar("D", bound="type[DatasetAdapter]")
 
 @dataclass(frozen=True)
 class Variant:
-    """A registered variant of a method family: config overrides and, if it drops one, modalities."""
+    """A variant of a method family: config overrides and, if it drops one, modalities."""
 
     description: str
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -61,7 +61,9 @@ class MethodSpec:
 
 def _check_name(name: object, kind: str, cls: type) -> str:
     if not isinstance(name, str) or not name:
-        raise PluginError(f"{kind} class {cls.__module__}.{cls.__qualname__} has no `name` attribute")
+        raise PluginError(
+            f"{kind} class {cls.__module__}.{cls.__qualname__} has no `name` attribute"
+        )
     return name
 
 
@@ -99,7 +101,9 @@ def _same_class(a: type | None, b: type) -> bool:
 def _unknown(kind: str, name: str, known: list[str]) -> BenchError:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    return BenchError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known) or '(none)'}")
+    return BenchError(
+        f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known) or '(none)'}"
+    )
 
 
 def method_names() -> list[str]:

@@ -4,9 +4,10 @@ The folders are loaded under private names (``bench.plugins.methods.bot``), neve
 ``methods`` or ``datasets``: Hugging Face ships a package called ``datasets`` (DESIGN.md).
 In a wheel the folders are shipped inside the package (``bench/plugins/methods/``); in a source
 checkout they sit at the repository root. ``$BENCH_PLUGINS`` (folders separated by ``os.pathsep``)
-adds folders of one-file plugins, each loaded as ``bench.plugins.user<i>.<stem>``. Third-party plugins come in through the entry-point
-groups ``bench.methods`` and ``bench.datasets``; loading the entry point imports the module,
-whose decorator registers the class (an entry point may also point straight at the class).
+adds folders of one-file plugins, each loaded as ``bench.plugins.user<i>.<stem>``.
+Third-party plugins come in through the entry-point groups ``bench.methods`` and
+``bench.datasets``; loading the entry point imports the module, whose decorator registers the
+class (an entry point may also point straight at the class).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _loaded = False
 
 
 def plugin_folder(kind: str) -> Path | None:
-    """The folder holding the built-in plugins of ``kind``: inside the package, else the checkout."""
+    """The folder of built-in plugins of ``kind``: inside the package, else in the checkout."""
     here = Path(__file__).resolve().parent
     for folder in (here / kind, here.parent.parent / kind):
         if folder.is_dir() and any(folder.glob("*.py")):

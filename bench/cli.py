@@ -1,0 +1,180 @@
+"""The ``bench`` command line: ``run``, ``leaderboard``, ``list``.
+
+Every user error (unknown name, bad ``--set``, missing data) ends as one line on stderr and a
+non-zero exit code, never a traceback; ``BENCH_DEBUG=1`` shows the traceback anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.errors import BenchError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_results_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--results-dir",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="folder of run records (DIR/runs/*.json) and leaderboards (default: results)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="bench", description="Train, evaluate and rank ReID methods under one protocol."
+    )
+    from bench import __version__
+
+    parser.add_argument("--version", action="version", version=f"reid-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="train and evaluate a method on a dataset")
+    run.add_argument("--method", required=True, help="method or variant name (bench list methods)")
+    run.add_argument(
+        "--dataset", required=True, help="dataset to evaluate on (bench list datasets)"
+    )
+    run.add_argument(
+        "--train-dataset", default=None, help="train on this dataset instead (cross-domain)"
+    )
+    run.add_argument(
+        "--preset", default=None, help="named config preset of the method (e.g. paper, quick)"
+    )
+    run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    run.add_argument("--fold", default=None, help="run one fold only (default: every fold)")
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.epochs=5 (repeatable)",
+    )
+    run.add_argument("--root", type=Path, default=None, help="dataset root folder")
+    run.add_argument("--train-root", type=Path, default=None, help="root of --train-dataset")
+    run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    run.add_argument(
+        "--resume", action="store_true", help="continue from the last epoch checkpoint"
+    )
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument(
+        "--print-config", action="store_true", help="print the resolved config and exit"
+    )
+    _add_results_dir(run)
+
+    lb = sub.add_parser(
+        "leaderboard", help="tables of mean ± std over seeds/folds from run records"
+    )
+    _add_results_dir(lb)
+    lb.add_argument("--dataset", default=None, help="only this dataset")
+    lb.add_argument("--format", dest="fmt", default="md", choices=["md", "csv", "latex"])
+    lb.add_argument(
+        "--out", type=Path, default=None, help="output file (default DIR/leaderboard.EXT)"
+    )
+
+    ls = sub.add_parser("list", help="list registered methods or datasets")
+    ls.add_argument("what", choices=["methods", "datasets"])
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.runner import RunRequest, prepare_run, run
+
+    request = RunRequest(
+        method=args.method,
+        dataset=args.dataset,
+        train_dataset=args.train_dataset,
+        preset=args.preset,
+        seed=args.seed,
+        fold=args.fold,
+        sets=args.sets,
+        root=args.root,
+        train_root=args.train_root,
+        device=args.device,
+        results_dir=args.results_dir,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    if args.print_config:
+        import yaml
+
+        resolved = prepare_run(request)
+        print(yaml.safe_dump(resolved.config, sort_keys=True), end="")
+        return 0
+    run(request)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench.leaderboard import write_leaderboard
+
+    path, text = write_leaderboard(
+        args.results_dir, dataset=args.dataset, fmt=args.fmt, out=args.out
+    )
+    print(text)
+    print(f"written to {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from bench.registry import get_dataset, method_families
+
+    if args.what == "methods":
+        rows = []
+        for cls in method_families():
+            presets = ", ".join(cls.presets) or "-"
+            needs = ", ".join(sorted(cls.modalities))
+            rows.append([cls.name, cls.description, ", ".join(cls.variants) or "-", presets, needs])
+            for name, variant in cls.variants.items():
+                mods = variant.modalities if variant.modalities is not None else cls.modalities
+                rows.append(
+                    [
+                        name,
+                        variant.description,
+                        f"variant of {cls.name}",
+                        presets,
+                        ", ".join(sorted(mods)),
+                    ]
+                )
+        headers = ["method", "description", "variants", "presets", "needs"]
+    else:
+        from bench.registry import dataset_names
+
+        rows = []
+        for name in dataset_names():
+            cls = get_dataset(name)
+            rows.append([name, cls.description, ", ".join(sorted(cls.modalities)), cls.protocol])
+        headers = ["dataset", "description", "provides", "protocol"]
+    print(tabulate(rows, headers=headers, tablefmt="github"))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BenchError as exc:
+        if os.environ.get("BENCH_DEBUG"):
+            raise
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130

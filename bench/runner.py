@@ -1,0 +1,344 @@
+"""``bench run``: resolve config, load data, train, represent, evaluate, write records."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+import bench
+from bench.config import (
+    HARNESS_CHOICES,
+    HARNESS_DEFAULTS,
+    apply_overrides,
+    config_hash,
+    flatten,
+    parse_set_args,
+)
+from bench.context import RunContext, atomic_torch_save, seed_everything
+from bench.dataset import DatasetAdapter
+from bench.errors import BenchError, ConfigError
+from bench.evaluation import RankMetrics
+from bench.method import Method
+from bench.protocol import evaluate, get_protocol
+from bench.registry import MethodSpec, get_dataset, get_method
+from bench.results import write_record
+from bench.samples import Sample
+
+
+@dataclass
+class RunRequest:
+    """Everything ``bench run`` takes from the command line."""
+
+    method: str
+    dataset: str
+    train_dataset: str | None = None
+    preset: str | None = None
+    seed: int = 0
+    fold: str | None = None  # None: every fold of the dataset
+    sets: Sequence[str] = ()
+    root: Path | None = None
+    train_root: Path | None = None
+    device: str = "cpu"
+    results_dir: Path = Path("results")
+    resume: bool = False
+    progress: bool = True
+
+
+@dataclass
+class ResolvedRun:
+    spec: MethodSpec
+    dataset_cls: type[DatasetAdapter]
+    train_dataset_cls: type[DatasetAdapter]
+    preset: str | None
+    config: dict[str, Any]
+    choices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+def resolve_config(
+    spec: MethodSpec,
+    datasets: Sequence[type[DatasetAdapter]],
+    preset: str | None,
+    sets: Sequence[str] | dict[str, Any] = (),
+) -> tuple[dict[str, Any], str | None]:
+    """Defaults (harness, datasets, method) <- preset <- variant <- ``--set``; all validated."""
+    family = spec.family
+    config: dict[str, Any] = {}
+    choices: dict[str, tuple[Any, ...]] = dict(HARNESS_CHOICES)
+    # Later owners override earlier defaults (a method may change the harness's eval.metric).
+    for defaults, owner_choices in (
+        (HARNESS_DEFAULTS, {}),
+        *((d.default_config, d.config_choices) for d in datasets),
+        (family.default_config, family.config_choices),
+    ):
+        config.update(flatten(defaults))
+        choices.update(owner_choices)
+    preset = preset if preset is not None else family.default_preset
+    if preset is not None:
+        if preset not in family.presets:
+            known = ", ".join(sorted(family.presets)) or "(none)"
+            raise ConfigError(f"unknown preset {preset!r} for method {spec.name!r}; known: {known}")
+        apply_overrides(config, family.presets[preset], choices, f" in preset {preset!r}")
+    apply_overrides(config, spec.overrides, choices, f" in variant {spec.name!r}")
+    overrides = sets if isinstance(sets, dict) else parse_set_args(sets)
+    apply_overrides(config, overrides, choices)
+    return config, preset
+
+
+def check_modalities(spec: MethodSpec, dataset_cls: type[DatasetAdapter], role: str) -> None:
+    missing = sorted(set(spec.modalities) - set(dataset_cls.modalities))
+    if missing:
+        raise BenchError(
+            f"method {spec.name!r} needs the {', '.join(missing)} modality, which {role} "
+            f"{dataset_cls.name!r} does not provide (it provides: "
+            f"{', '.join(sorted(dataset_cls.modalities))})"
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise BenchError(f"--device must be cpu or cuda (or cuda:N), got {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError("--device cuda asked for, but torch sees no CUDA device here")
+    return torch.device(name)
+
+
+def hide_labels(samples: Sequence[Sample]) -> list[Sample]:
+    """Query/gallery as a method sees them: identity hidden (``pid = -1``)."""
+    return [dataclasses.replace(s, pid=-1) for s in samples]
+
+
+def git_commit() -> str | None:
+    here = Path(bench.__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torchvision
+
+    return {
+        "python": platform.python_version(),
+        "reid_bench": bench.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def hardware(device: torch.device) -> dict[str, Any]:
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {
+        "device": str(device),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "platform": platform.platform(),
+    }
+
+
+def _represent(method: Method, query: list[Sample], gallery: list[Sample]) -> dict[str, Any]:
+    with torch.no_grad():
+        if method.answers == "embed":
+            return {
+                "query_features": method.embed(hide_labels(query)),
+                "gallery_features": method.embed(hide_labels(gallery)),
+            }
+        return {"similarity": method.score(hide_labels(query), hide_labels(gallery))}
+
+
+def prepare_run(request: RunRequest) -> ResolvedRun:
+    """Validate names, config and modalities: everything that can fail before any data is read."""
+    spec = get_method(request.method)
+    dataset_cls = get_dataset(request.dataset)
+    train_cls = get_dataset(request.train_dataset) if request.train_dataset else dataset_cls
+    datasets = [dataset_cls] if train_cls is dataset_cls else [train_cls, dataset_cls]
+    config, preset = resolve_config(spec, datasets, request.preset, request.sets)
+    check_modalities(spec, train_cls, "training dataset" if request.train_dataset else "dataset")
+    if train_cls is not dataset_cls:
+        check_modalities(spec, dataset_cls, "evaluation dataset")
+    spec.family.preflight(config)
+    return ResolvedRun(spec, dataset_cls, train_cls, preset, config)
+
+
+def run(request: RunRequest) -> list[dict[str, Any]]:
+    """Train and evaluate one method on one dataset (every fold unless one is named)."""
+    resolved = prepare_run(request)
+    device = resolve_device(request.device)
+    config = resolved.config
+    protocol = get_protocol(resolved.dataset_cls.protocol)
+
+    target = resolved.dataset_cls(request.root, config)
+    target.prepare()
+    source: DatasetAdapter | None = None
+    if resolved.train_dataset_cls is not resolved.dataset_cls:
+        source = resolved.train_dataset_cls(request.train_root, config)
+        source.prepare()
+    folds = target.folds()
+    if request.fold is not None:
+        if request.fold not in folds:
+            names = ", ".join(str(f) for f in folds)
+            raise BenchError(
+                f"dataset {target.name!r} has no fold {request.fold!r}; folds: {names}"
+            )
+        folds = [request.fold]
+
+    records = []
+    for fold in folds:
+        records.append(_run_fold(request, resolved, device, protocol, target, source, fold))
+    print_metrics(records)
+    return records
+
+
+def _run_fold(
+    request: RunRequest,
+    resolved: ResolvedRun,
+    device: torch.device,
+    protocol: Any,
+    target: DatasetAdapter,
+    source: DatasetAdapter | None,
+    fold: str | None,
+) -> dict[str, Any]:
+    spec, config = resolved.spec, resolved.config
+    t_start = time.perf_counter()
+    splits = target.load(fold)
+    train = source.load(None).train if source is not None else splits.train
+    identity = {
+        "method": spec.name,
+        "dataset": target.name,
+        "train_dataset": source.name if source is not None else target.name,
+        "seed": request.seed,
+        "fold": fold,
+        "config": config,
+    }
+    key = config_hash(identity)
+    checkpoint_dir = Path(request.results_dir) / "checkpoints" / f"{spec.name}-{target.name}-{key}"
+    seed_everything(request.seed)
+    ctx = RunContext(
+        device=device,
+        seed=request.seed,
+        workers=int(config["data.workers"]),
+        checkpoint_dir=checkpoint_dir,
+        resume=request.resume,
+        show_progress=request.progress,
+    )
+    method = spec.family(config, ctx)
+    label = f"{spec.name} on {target.name}" + (f" {fold}" if fold else "")
+    tqdm.write(
+        f"{label}: {len(train)} train images ({len({s.pid for s in train})} ids), "
+        f"{len(splits.query)} query, {len(splits.gallery)} gallery"
+    )
+    t0 = time.perf_counter()
+    method.fit(train)
+    t1 = time.perf_counter()
+    atomic_torch_save(method.state_dict(), checkpoint_dir / "final.pt")
+    represented = _represent(method, splits.query, splits.gallery)
+    t2 = time.perf_counter()
+    metrics: RankMetrics = evaluate(
+        protocol,
+        splits.query,
+        splits.gallery,
+        **represented,
+        metric=str(config["eval.metric"]),
+        max_rank=int(config["eval.max_rank"]),
+    )
+    t3 = time.perf_counter()
+    now = datetime.now(timezone.utc)
+    run_id = "-".join(
+        [now.strftime("%Y%m%dT%H%M%S%f"), spec.name, target.name, f"s{request.seed}"]
+        + ([fold] if fold else [])
+        + [key[:6]]
+    )
+    record = {
+        "schema": 1,
+        "run_id": run_id,
+        "method": spec.name,
+        "family": spec.family.name,
+        "dataset": target.name,
+        "train_dataset": identity["train_dataset"],
+        "protocol": protocol.name,
+        "preset": resolved.preset,
+        "seed": request.seed,
+        "fold": fold,
+        "config": config,
+        "config_hash": key,
+        "answers": method.answers,
+        "metrics": metrics.as_dict(),
+        "timings": {
+            "load_s": round(t0 - t_start, 3),
+            "train_s": round(t1 - t0, 3),
+            "represent_s": round(t2 - t1, 3),
+            "evaluate_s": round(t3 - t2, 3),
+            "total_s": round(t3 - t_start, 3),
+        },
+        "resumed_from_epoch": ctx.resumed_from,
+        "checkpoint": str(checkpoint_dir / "final.pt"),
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "hardware": hardware(device),
+        "command": " ".join(sys.argv),
+        "created": now.isoformat(timespec="seconds"),
+    }
+    path = write_record(Path(request.results_dir), record)
+    tqdm.write(
+        f"{label}: mAP {100 * metrics.mAP:.1f}  Rank-1 {100 * metrics.rank(1):.1f}  -> {path}"
+    )
+    return record
+
+
+def print_metrics(records: list[dict[str, Any]]) -> None:
+    """The metrics table printed at the end of ``bench run`` (percent; mean row for folds)."""
+    import pandas as pd
+    from tabulate import tabulate
+
+    rows = []
+    for r in records:
+        m = r["metrics"]
+        rows.append(
+            {
+                "method": r["method"],
+                "dataset": r["dataset"],
+                "fold": r["fold"] or "-",
+                "seed": r["seed"],
+                "mAP": 100 * m["mAP"],
+                "Rank-1": 100 * m["rank1"],
+                "Rank-5": 100 * m["rank5"],
+                "Rank-10": 100 * m["rank10"],
+                "mINP": 100 * m["mINP"],
+            }
+        )
+    df = pd.DataFrame(rows)
+    if len(df) > 1:
+        mean = df.select_dtypes("number").mean()
+        mean_row = {**{c: "" for c in df.columns}, **mean.to_dict(), "fold": "mean"}
+        mean_row["seed"] = ""
+        df = pd.concat([df, pd.DataFrame([mean_row])], ignore_index=True)
+    print(tabulate(df, headers="keys", tablefmt="github", floatfmt=".1f", showindex=False))

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+from bench.config import coerce, config_hash, flatten, parse_set_args, parse_value
+from bench.errors import ConfigError
+from bench.registry import MethodSpec, Variant, get_dataset, get_method
+from bench.runner import resolve_config
+
+
+def test_flatten_nested_and_dotted():
+    assert flatten({"a": {"b": 1, "c": {"d": "x"}}, "e.f": 2}) == {"a.b": 1, "a.c.d": "x", "e.f": 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("3", 3), ("0.5", 0.5), ("true", True), ("[1, 2]", [1, 2]), ("abc", "abc"), ("1e-3", "1e-3")],
+)
+def test_parse_value(text, value):
+    assert parse_value(text) == value
+
+
+def test_coerce_types():
+    assert coerce("k", 3, 0.1) == 3.0 and isinstance(coerce("k", 3, 0.1), float)
+    assert coerce("k", [1], [0, 0]) == [1]
+    assert coerce("k", 7, "x") == "7"
+    with pytest.raises(ConfigError, match="'k' expects an integer"):
+        coerce("k", "abc", 1)
+    with pytest.raises(ConfigError, match="expects an integer"):
+        coerce("k", True, 1)
+    with pytest.raises(ConfigError, match="expects true/false"):
+        coerce("k", 1, False)
+    with pytest.raises(ConfigError, match="must be one of cosine, euclidean"):
+        coerce("k", "manhattan", "cosine", ("cosine", "euclidean"))
+
+
+def test_set_args_need_equals():
+    assert parse_set_args(["a.b=2", "c = x"]) == {"a.b": 2, "c": "x"}
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_set_args(["train.epochs"])
+
+
+def test_resolution_order_defaults_preset_variant_set():
+    bot = get_method("bot")
+    data = get_dataset("synthetic-person")
+    paper, preset = resolve_config(bot, [data], None)
+    assert preset == "paper" and paper["model.depth"] == 50 and paper["train.epochs"] == 120
+    quick, _ = resolve_config(bot, [data], "quick")
+    assert quick["model.depth"] == 18
+    # A variant's overrides land after the preset, --set after both.
+    variant = MethodSpec("bot-x", bot.family, Variant("x", {"model": {"depth": 34}}))
+    v, _ = resolve_config(variant, [data], "quick", ["model.depth=101", "optim.lr=0.01"])
+    assert v["model.depth"] == 101 and v["optim.lr"] == 0.01
+    v2, _ = resolve_config(variant, [data], "quick")
+    assert v2["model.depth"] == 34
+    # Dataset and harness keys are part of the same namespace.
+    assert "synthetic.seed" in paper and paper["eval.metric"] == "cosine"
+
+
+def test_unknown_key_suggests_nearest():
+    bot = get_method("bot")
+    data = get_dataset("synthetic-person")
+    with pytest.raises(ConfigError, match=r"unknown config key 'train.epoch'.*'train.epochs'"):
+        resolve_config(bot, [data], "quick", ["train.epoch=3"])
+    with pytest.raises(ConfigError, match="unknown preset 'fast'.*paper, quick"):
+        resolve_config(bot, [data], "fast")
+    with pytest.raises(ConfigError, match="'model.depth' must be one of"):
+        resolve_config(bot, [data], "quick", ["model.depth=19"])
+
+
+def test_config_hash_stable_and_sensitive():
+    a = config_hash({"x": 1, "y": [1, 2]})
+    assert a == config_hash({"y": [1, 2], "x": 1})
+    assert a != config_hash({"x": 2, "y": [1, 2]})
