@@ -1,4 +1,4 @@
-"""Readers for the layouts real ReID datasets ship in; dataset plugins (real and synthetic) use them.
+"""Readers for the layouts real ReID datasets ship in; real and synthetic dataset plugins use them.
 
 - Market-1501 / DukeMTMC-reID folders of ``*.jpg`` named by identity, camera and frame
   (:func:`read_market_folder`, :func:`relabel`).
@@ -75,7 +75,9 @@ def read_market_folder(folder: Path, pattern: re.Pattern[str] | str = MARKET) ->
     """
     if isinstance(pattern, str):
         if pattern not in PATTERNS:
-            raise DatasetError(f"unknown file-name pattern {pattern!r}; known: {', '.join(PATTERNS)}")
+            raise DatasetError(
+                f"unknown file-name pattern {pattern!r}; known: {', '.join(PATTERNS)}"
+            )
         pattern = PATTERNS[pattern]
     folder = Path(folder)
     if not folder.is_dir():
@@ -288,9 +290,7 @@ def find_text_sheet(root: Path) -> Path:
     found = sorted(
         p
         for p in root.iterdir()
-        if p.is_file()
-        and p.suffix.lower() in SHEET_SUFFIXES
-        and not p.name.startswith((".", "~$"))
+        if p.is_file() and p.suffix.lower() in SHEET_SUFFIXES and not p.name.startswith((".", "~$"))
     )
     if not found:
         raise DatasetError(
@@ -375,7 +375,9 @@ def kfold_by_identity(ids: Sequence, k: int) -> list[list]:
 
 
 def fold_names(k: int) -> list[str]:
-    """``["fold0", ..., f"fold{k-1}"]``."""
+    """``["fold0", ..., f"fold{k-1}"]``; ``k`` below 2 is an error naming ``protocol.folds``."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise DatasetError(f"protocol.folds must be an integer of at least 2; got {k!r}")
     return [f"fold{i}" for i in range(k)]
 
 
@@ -404,4 +406,6 @@ def colo_pair_splits(samples: Sequence[Sample], fold: str | int | None, k: int) 
     query = [s for s in samples if s.pid in test and s.camid == 0]
     gallery = [s for s in samples if s.pid in test and s.camid == 1]
     names = sorted({(s.pid, (s.clip or "").split("/")[0]) for s in query + gallery})
-    return Splits(train, query, gallery, fold=f"fold{i}", meta={"test_polyps": [n for _, n in names]})
+    return Splits(
+        train, query, gallery, fold=f"fold{i}", meta={"test_polyps": [n for _, n in names]}
+    )
