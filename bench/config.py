@@ -39,9 +39,16 @@ def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def parse_value(text: str) -> Any:
     """Parse a ``--set`` value as YAML: ``3``, ``0.1``, ``true``, ``[1, 2]``, ``abc``."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str):
+        # YAML 1.1 reads ``1e-3`` (no dot) as a string; a researcher means the number.
+        try:
+            return float(value) if value.strip().lower() not in ("nan", "inf", "-inf") else value
+        except ValueError:
+            return value
+    return value
 
 
 def _type_name(value: Any) -> str:

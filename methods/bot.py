@@ -80,12 +80,15 @@ class BoT(Method):
     config_choices = {"model.depth": (18, 34, 50, 101), "model.last_stride": (1, 2)}
     presets = {
         "paper": {},
+        # CPU preset: ResNet-18 trunk at half width, 64x32 input, random init. Random erasing is
+        # off: on 64x32 images of a few hundred identities it cost ~9 mAP points (measured on
+        # synthetic-person, width 16, 30 epochs stepped at 10/14: 38.9 without, 29.7 with).
         "quick": {
-            "model": {"depth": 18, "width": 16, "pretrained": "none"},
-            "input": {"height": 64, "width": 32, "pad": 4},
+            "model": {"depth": 18, "width": 32, "pretrained": "none"},
+            "input": {"height": 64, "width": 32, "pad": 4, "random_erasing": 0.0},
             "sampler": {"p": 8, "k": 4},
-            "optim": {"lr": 1e-3, "warmup_epochs": 2, "milestones": [10, 14]},
-            "train": {"epochs": 16},
+            "optim": {"lr": 1e-3, "warmup_epochs": 2, "milestones": [20, 26]},
+            "train": {"epochs": 30},
         },
     }
     default_preset = "paper"
