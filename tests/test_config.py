@@ -14,7 +14,16 @@ def test_flatten_nested_and_dotted():
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("3", 3), ("0.5", 0.5), ("true", True), ("[1, 2]", [1, 2]), ("abc", "abc"), ("1e-3", 0.001), ("2E+2", 200.0), ("nan", "nan")],
+    [
+        ("3", 3),
+        ("0.5", 0.5),
+        ("true", True),
+        ("[1, 2]", [1, 2]),
+        ("abc", "abc"),
+        ("1e-3", 0.001),
+        ("2E+2", 200.0),
+        ("nan", "nan"),
+    ],
 )
 def test_parse_value(text, value):
     assert parse_value(text) == value
