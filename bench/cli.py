@@ -79,13 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_results_dir(lb)
     lb.add_argument("--dataset", default=None, help="only this dataset")
-    lb.add_argument("--format", dest="fmt", default="md", choices=["md", "csv", "latex"])
+    lb.add_argument(
+        "--format",
+        dest="fmt",
+        default="md",
+        choices=["md", "csv", "latex"],
+        help="markdown (default), CSV (mean/std columns) or LaTeX",
+    )
     lb.add_argument(
         "--out", type=Path, default=None, help="output file (default DIR/leaderboard.EXT)"
     )
 
     ls = sub.add_parser("list", help="list registered methods or datasets")
-    ls.add_argument("what", choices=["methods", "datasets"])
+    ls.add_argument(
+        "what",
+        choices=["methods", "datasets"],
+        help="methods: name, description, variants, presets, modalities needed; "
+        "datasets: name, description, modalities provided, protocol",
+    )
     return parser
 
 
