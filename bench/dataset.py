@@ -26,8 +26,11 @@ class DatasetAdapter(ABC):
     default_config: ClassVar[dict[str, Any]] = {}
     config_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
 
-    def __init__(self, root: Path | None, config: Mapping[str, Any]) -> None:
+    def __init__(
+        self, root: Path | None, config: Mapping[str, Any], *, show_progress: bool = True
+    ) -> None:
         self.config = config
+        self.show_progress = show_progress
         self.root = Path(root).expanduser() if root is not None else self.default_root()
 
     def default_root(self) -> Path:

@@ -33,8 +33,13 @@ from bench.results import atomic_write_text, read_records, runs_dir
 #: Metric keys of a record's ``metrics``, in table order.
 METRIC_COLUMNS = ("mAP", "rank1", "rank5", "rank10", "mINP")
 #: How each metric is titled in rendered tables.
-METRIC_TITLES = {"mAP": "mAP", "rank1": "Rank-1", "rank5": "Rank-5", "rank10": "Rank-10",
-                 "mINP": "mINP"}
+METRIC_TITLES = {
+    "mAP": "mAP",
+    "rank1": "Rank-1",
+    "rank5": "Rank-5",
+    "rank10": "Rank-10",
+    "mINP": "mINP",
+}
 #: Output format -> file extension.
 FORMATS = {"md": "md", "csv": "csv", "latex": "tex"}
 
@@ -43,7 +48,9 @@ _KEY_COLUMNS = ["dataset", "method", "preset", "train_dataset", "reported"]
 _INFO_COLUMNS = ["protocol", "source"]
 _COUNT_COLUMNS = ["runs", "seeds", "folds"]
 SUMMARY_COLUMNS = (
-    _KEY_COLUMNS + _INFO_COLUMNS + _COUNT_COLUMNS
+    _KEY_COLUMNS
+    + _INFO_COLUMNS
+    + _COUNT_COLUMNS
     + [f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "std")]
 )
 
@@ -80,18 +87,20 @@ def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for r in records:
         metrics = r.get("metrics") or {}
-        rows.append({
-            "dataset": str(r["dataset"]),
-            "method": str(r["method"]),
-            "train_dataset": str(r.get("train_dataset") or r["dataset"]),
-            "reported": bool(r.get("reported", False)),
-            "protocol": r.get("protocol"),
-            "preset": r.get("preset") or "-",
-            "source": r.get("source"),
-            "seed": r.get("seed"),
-            "fold": r.get("fold"),
-            **{m: _metric_percent(metrics, m) for m in METRIC_COLUMNS},
-        })
+        rows.append(
+            {
+                "dataset": str(r["dataset"]),
+                "method": str(r["method"]),
+                "train_dataset": str(r.get("train_dataset") or r["dataset"]),
+                "reported": bool(r.get("reported", False)),
+                "protocol": r.get("protocol"),
+                "preset": r.get("preset") or "-",
+                "source": r.get("source"),
+                "seed": r.get("seed"),
+                "fold": r.get("fold"),
+                **{m: _metric_percent(metrics, m) for m in METRIC_COLUMNS},
+            }
+        )
     if not rows:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame = pd.DataFrame(rows)
@@ -114,7 +123,9 @@ def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(
         ["dataset", "mAP_mean", "method", "train_dataset", "reported"],
-        ascending=[True, False, True, True, True], na_position="last", kind="stable",
+        ascending=[True, False, True, True, True],
+        na_position="last",
+        kind="stable",
     ).reset_index(drop=True)
 
 
@@ -138,8 +149,10 @@ def rank_marks(means: pd.Series) -> list[str]:
     distinct = sorted({v for v in shown if v is not None}, reverse=True)
     best = distinct[0] if distinct else None
     second = distinct[1] if len(distinct) > 1 else None
-    return ["best" if v is not None and v == best
-            else "second" if v is not None and v == second else "" for v in shown]
+    return [
+        "best" if v is not None and v == best else "second" if v is not None and v == second else ""
+        for v in shown
+    ]
 
 
 def _cell(mean: float, std: float, pm: str) -> str:
@@ -151,8 +164,16 @@ def _cell(mean: float, std: float, pm: str) -> str:
 
 
 _LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
 }
 
 
@@ -191,8 +212,9 @@ def _dataset_table(df: pd.DataFrame, fmt: str, with_counts: bool) -> str:
         if with_counts:
             cells.append(str(int(row["runs"])))
         rows.append(cells)
-    return tabulate(rows, headers=headers, tablefmt=tablefmt, colalign=colalign,
-                    disable_numparse=True)
+    return tabulate(
+        rows, headers=headers, tablefmt=tablefmt, colalign=colalign, disable_numparse=True
+    )
 
 
 def _check_format(fmt: str) -> None:

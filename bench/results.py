@@ -36,7 +36,11 @@ def _atomic_write(path: Path, write: Callable[[IO[str]], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed or removed
-        mode="w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+        mode="w",
+        encoding="utf-8",
+        dir=path.parent,
+        prefix=f".{path.name}.",
+        suffix=".tmp",
         delete=False,
     )
     try:
@@ -86,8 +90,11 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def _check_run_id(run_id: Any) -> str:
-    if not isinstance(run_id, str) or not run_id or run_id.startswith(".") or _BAD_RUN_ID.search(
-        run_id
+    if (
+        not isinstance(run_id, str)
+        or not run_id
+        or run_id.startswith(".")
+        or _BAD_RUN_ID.search(run_id)
     ):
         raise BenchError(
             f"invalid run_id {run_id!r}: it must be a non-empty file name without '/' or '\\' "

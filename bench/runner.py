@@ -196,20 +196,24 @@ def run(request: RunRequest) -> list[dict[str, Any]]:
     config = resolved.config
     protocol = get_protocol(resolved.dataset_cls.protocol)
 
-    target = resolved.dataset_cls(request.root, config)
-    target.prepare()
-    source: DatasetAdapter | None = None
-    if resolved.train_dataset_cls is not resolved.dataset_cls:
-        source = resolved.train_dataset_cls(request.train_root, config)
-        source.prepare()
+    target = resolved.dataset_cls(request.root, config, show_progress=request.progress)
     folds = target.folds()
     if request.fold is not None:
+        if folds == [None]:
+            raise BenchError(f"dataset {target.name!r} has no folds; drop --fold {request.fold}")
         if request.fold not in folds:
             names = ", ".join(str(f) for f in folds)
             raise BenchError(
                 f"dataset {target.name!r} has no fold {request.fold!r}; folds: {names}"
             )
         folds = [request.fold]
+    target.prepare()
+    source: DatasetAdapter | None = None
+    if resolved.train_dataset_cls is not resolved.dataset_cls:
+        source = resolved.train_dataset_cls(
+            request.train_root, config, show_progress=request.progress
+        )
+        source.prepare()
 
     records = []
     for fold in folds:

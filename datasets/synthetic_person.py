@@ -39,7 +39,7 @@ class SyntheticPerson(DatasetAdapter):
         return default_root(self.name, *self._params())
 
     def prepare(self) -> None:
-        ensure_dataset(self.name, self.root, *self._params())
+        ensure_dataset(self.name, self.root, *self._params(), progress=self.show_progress)
 
     def load(self, fold: str | None = None) -> Splits:
         if fold is not None:

@@ -47,7 +47,7 @@ class SyntheticPolyp(DatasetAdapter):
 
     def prepare(self) -> None:
         fold_names(self.k)
-        ensure_dataset(self.name, self.root, *self._params())
+        ensure_dataset(self.name, self.root, *self._params(), progress=self.show_progress)
 
     def folds(self) -> list[str | None]:
         return list(fold_names(self.k))

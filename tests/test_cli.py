@@ -32,46 +32,44 @@ def _assert_clean_failure(code: int, err: str, tmp_path: Path, *needles: str) ->
     assert not results.exists() or not any(p.is_file() for p in results.rglob("*"))
 
 
-def test_unknown_method_lists_known(capsys, tmp_path):
-    code, _, err = _run(capsys, tmp_path, "--method", "bots", "--dataset", "synthetic-person")
-    _assert_clean_failure(code, err, tmp_path, "unknown method 'bots'", "Known methods:", "bot")
+QUICK = ["--method", "bot", "--dataset", "synthetic-person", "--preset", "quick"]
 
 
-def test_unknown_dataset_lists_known(capsys, tmp_path):
-    code, _, err = _run(capsys, tmp_path, "--method", "bot", "--dataset", "market")
-    _assert_clean_failure(code, err, tmp_path, "unknown dataset 'market'", "synthetic-person")
-
-
-def test_unknown_set_key_suggests_nearest(capsys, tmp_path):
-    code, _, err = _run(
-        capsys,
-        tmp_path,
-        "--method",
-        "bot",
-        "--dataset",
-        "synthetic-person",
-        "--preset",
-        "quick",
-        "--set",
-        "optim.lrr=0.1",
-    )
-    _assert_clean_failure(code, err, tmp_path, "'optim.lrr'", "Did you mean 'optim.lr'?")
-
-
-def test_wrong_value_type(capsys, tmp_path):
-    code, _, err = _run(
-        capsys,
-        tmp_path,
-        "--method",
-        "bot",
-        "--dataset",
-        "synthetic-person",
-        "--preset",
-        "quick",
-        "--set",
-        "train.epochs=many",
-    )
-    _assert_clean_failure(code, err, tmp_path, "'train.epochs' expects an integer", "'many'")
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (
+            ["--method", "bots", "--dataset", "synthetic-person"],
+            ["unknown method 'bots'", "Known methods:", "bot"],
+        ),
+        (
+            ["--method", "bot", "--dataset", "market"],
+            ["unknown dataset 'market'", "synthetic-person"],
+        ),
+        ([*QUICK, "--set", "optim.lrr=0.1"], ["'optim.lrr'", "Did you mean 'optim.lr'?"]),
+        ([*QUICK, "--set", "train.epochs=many"], ["'train.epochs' expects an integer", "'many'"]),
+        ([*QUICK, "--set", "train.epochs"], ["--set expects key=value", "'train.epochs'"]),
+        ([*QUICK, "--device", "tpu"], ["--device", "'tpu'"]),
+        ([*QUICK, "--fold", "fold9"], ["has no folds", "drop --fold fold9"]),
+        (
+            [
+                "--method",
+                "bot",
+                "--dataset",
+                "synthetic-polyp",
+                "--preset",
+                "quick",
+                "--fold",
+                "fold9",
+            ],
+            ["no fold 'fold9'", "fold0, fold1, fold2, fold3"],
+        ),
+    ],
+    ids=["method", "dataset", "set-key", "set-type", "set-syntax", "device", "no-folds", "fold"],
+)
+def test_bad_input_is_one_clean_line(capsys, tmp_path, args, needles):
+    code, _, err = _run(capsys, tmp_path, *args)
+    _assert_clean_failure(code, err, tmp_path, *needles)
 
 
 def test_missing_dataset_root_names_folder(capsys, tmp_path):
@@ -131,22 +129,6 @@ def test_missing_modality_fails_before_training(capsys, tmp_path):
         registry._METHODS.clear()
         registry._METHODS.update(saved)
     _assert_clean_failure(code, err, tmp_path, "needs the text modality", "'market1501'")
-
-
-def test_bad_fold_and_device(capsys, tmp_path):
-    code, _, err = _run(
-        capsys,
-        tmp_path,
-        "--method",
-        "bot",
-        "--dataset",
-        "synthetic-person",
-        "--preset",
-        "quick",
-        "--device",
-        "tpu",
-    )
-    _assert_clean_failure(code, err, tmp_path, "--device", "'tpu'")
 
 
 def test_argparse_errors_are_one_line(tmp_path):

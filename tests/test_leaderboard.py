@@ -25,13 +25,28 @@ from bench.results import write_record
 TITLES = ["mAP", "Rank-1", "Rank-5", "Rank-10", "mINP"]
 
 
-def rec(method: str, dataset: str = "ds", seed: int = 0, fold: str | None = None,
-        mAP: float = 0.5, rank1: float = 0.7, rank5: float = 0.8, rank10: float = 0.9,
-        mINP: float = 0.2, **extra: Any) -> dict[str, Any]:
+def rec(
+    method: str,
+    dataset: str = "ds",
+    seed: int = 0,
+    fold: str | None = None,
+    mAP: float = 0.5,
+    rank1: float = 0.7,
+    rank5: float = 0.8,
+    rank10: float = 0.9,
+    mINP: float = 0.2,
+    **extra: Any,
+) -> dict[str, Any]:
     return {
         "run_id": f"{method}-{dataset}-s{seed}-{fold}-{extra.get('train_dataset', '')}",
-        "method": method, "family": method, "dataset": dataset, "train_dataset": dataset,
-        "protocol": "market", "preset": "quick", "seed": seed, "fold": fold,
+        "method": method,
+        "family": method,
+        "dataset": dataset,
+        "train_dataset": dataset,
+        "protocol": "market",
+        "preset": "quick",
+        "seed": seed,
+        "fold": fold,
         "metrics": {"mAP": mAP, "rank1": rank1, "rank5": rank5, "rank10": rank10, "mINP": mINP},
         **extra,
     }
@@ -81,17 +96,26 @@ def test_summarize_mean_std_over_seeds_matches_numpy() -> None:
 
 def test_summarize_over_seeds_and_folds_and_groups() -> None:
     records = [
-        rec("bot", seed=s, fold=f, mAP=0.1 * (s + 1) + (0.01 if f == "fold1" else 0.0),
-            preset="quick")
-        for s in (0, 1) for f in ["fold0", "fold1"]
+        rec(
+            "bot",
+            seed=s,
+            fold=f,
+            mAP=0.1 * (s + 1) + (0.01 if f == "fold1" else 0.0),
+            preset="quick",
+        )
+        for s in (0, 1)
+        for f in ["fold0", "fold1"]
     ]
-    records += [rec("bot", dataset="other", mAP=0.9), rec("bot", seed=5, mAP=0.3,
-                                                          train_dataset="src")]
+    records += [
+        rec("bot", dataset="other", mAP=0.9),
+        rec("bot", seed=5, mAP=0.3, train_dataset="src"),
+    ]
     records += [rec("bot", seed=0, mAP=0.5, preset="paper")]
     df = summarize(records)
     assert len(df) == 4
-    main = df[(df["dataset"] == "ds") & (df["train_dataset"] == "ds")
-              & (df["preset"] == "quick")].iloc[0]
+    main = df[
+        (df["dataset"] == "ds") & (df["train_dataset"] == "ds") & (df["preset"] == "quick")
+    ].iloc[0]
     values = [10.0, 11.0, 20.0, 21.0]
     assert main["runs"] == 4 and main["seeds"] == 2 and main["folds"] == 2
     assert main["mAP_mean"] == pytest.approx(np.mean(values))
@@ -160,9 +184,12 @@ def test_md_marks_best_and_second_per_column() -> None:
 
 def test_md_output_parses_back() -> None:
     records = [
-        rec("bot", "person", seed=0, mAP=0.50), rec("bot", "person", seed=1, mAP=0.52),
-        rec("agw", "person", seed=0, mAP=0.61), rec("dmcl-no-text", "person", mAP=0.55),
-        rec("bot", "car", mAP=0.30), rec("agw", "car", mAP=0.20),
+        rec("bot", "person", seed=0, mAP=0.50),
+        rec("bot", "person", seed=1, mAP=0.52),
+        rec("agw", "person", seed=0, mAP=0.61),
+        rec("dmcl-no-text", "person", mAP=0.55),
+        rec("bot", "car", mAP=0.30),
+        rec("agw", "car", mAP=0.20),
     ]
     text = render(summarize(records), fmt="md")
     assert re.findall(r"^## (.+)$", text, flags=re.M) == ["car", "person"]

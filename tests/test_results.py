@@ -24,14 +24,36 @@ from bench.results import (
 )
 
 
-def make_record(run_id: str, method: str = "bot", dataset: str = "synthetic-person",
-                seed: int = 0, fold: str | None = None, **extra: Any) -> dict[str, Any]:
+def make_record(
+    run_id: str,
+    method: str = "bot",
+    dataset: str = "synthetic-person",
+    seed: int = 0,
+    fold: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     return {
-        "schema": 1, "run_id": run_id, "method": method, "family": method, "dataset": dataset,
-        "train_dataset": dataset, "protocol": "market", "preset": "quick", "seed": seed,
-        "fold": fold, "config": {"model.backbone": "resnet18"},
-        "metrics": {"mAP": 0.5, "mINP": 0.2, "rank1": 0.7, "rank5": 0.9, "rank10": 0.95,
-                    "cmc": [0.7] * 50, "num_valid_queries": 100, "num_queries": 100},
+        "schema": 1,
+        "run_id": run_id,
+        "method": method,
+        "family": method,
+        "dataset": dataset,
+        "train_dataset": dataset,
+        "protocol": "market",
+        "preset": "quick",
+        "seed": seed,
+        "fold": fold,
+        "config": {"model.backbone": "resnet18"},
+        "metrics": {
+            "mAP": 0.5,
+            "mINP": 0.2,
+            "rank1": 0.7,
+            "rank5": 0.9,
+            "rank10": 0.95,
+            "cmc": [0.7] * 50,
+            "num_valid_queries": 100,
+            "num_queries": 100,
+        },
         **extra,
     }
 
@@ -105,8 +127,18 @@ def test_atomic_write_keeps_old_file_when_rename_fails(
 
 def test_atomic_write_json_nan_and_numpy(tmp_path: Path) -> None:
     target = tmp_path / "x.json"
-    atomic_write_json(target, {"m": {"mAP": float("nan"), "r": np.float32(0.5), "n": np.int64(3),
-                                     "cmc": np.array([0.25, 1.0]), "t": (1, 2)}})
+    atomic_write_json(
+        target,
+        {
+            "m": {
+                "mAP": float("nan"),
+                "r": np.float32(0.5),
+                "n": np.int64(3),
+                "cmc": np.array([0.25, 1.0]),
+                "t": (1, 2),
+            }
+        },
+    )
     assert json.loads(target.read_text()) == {
         "m": {"mAP": None, "r": 0.5, "n": 3, "cmc": [0.25, 1.0], "t": [1, 2]}
     }
@@ -139,9 +171,12 @@ def test_read_records_skips_truncated_and_ignores_tmp(tmp_path: Path) -> None:
 
 def test_read_records_filter_and_order(tmp_path: Path) -> None:
     specs = [
-        ("a", "bot", "ds-b", 1, None), ("b", "agw", "ds-a", 2, "fold1"),
-        ("c", "agw", "ds-a", 2, "fold0"), ("d", "agw", "ds-a", 0, "fold0"),
-        ("e", "bot", "ds-a", 10, None), ("f", "bot", "ds-a", 9, None),
+        ("a", "bot", "ds-b", 1, None),
+        ("b", "agw", "ds-a", 2, "fold1"),
+        ("c", "agw", "ds-a", 2, "fold0"),
+        ("d", "agw", "ds-a", 0, "fold0"),
+        ("e", "bot", "ds-a", 10, None),
+        ("f", "bot", "ds-a", 9, None),
     ]
     for run_id, method, dataset, seed, fold in specs:
         write_record(tmp_path, make_record(run_id, method, dataset, seed, fold))
@@ -182,8 +217,17 @@ def test_parallel_writers_and_reader(tmp_path: Path) -> None:
             start.wait()
             for rewrite in range(2):  # the second pass replaces each file: readers see old or new
                 for i in range(per_writer):
-                    write_record(tmp_path, make_record(f"w{w}-{i:02d}", f"m{w}", seed=i,
-                                                       payload=payload, writer=w, rewrite=rewrite))
+                    write_record(
+                        tmp_path,
+                        make_record(
+                            f"w{w}-{i:02d}",
+                            f"m{w}",
+                            seed=i,
+                            payload=payload,
+                            writer=w,
+                            rewrite=rewrite,
+                        ),
+                    )
         except BaseException as exc:
             errors.append(exc)
 
@@ -215,8 +259,14 @@ def test_parallel_writers_and_reader(tmp_path: Path) -> None:
         f"w{w}-{i:02d}" for w in range(writers) for i in range(per_writer)
     }
     for r in final:
-        assert r == make_record(r["run_id"], f"m{r['writer']}", seed=r["seed"], payload=payload,
-                                writer=r["writer"], rewrite=1)
+        assert r == make_record(
+            r["run_id"],
+            f"m{r['writer']}",
+            seed=r["seed"],
+            payload=payload,
+            writer=r["writer"],
+            rewrite=1,
+        )
     assert sorted(p.name for p in runs_dir(tmp_path).iterdir()) == sorted(
         f"{r['run_id']}.json" for r in final
     )

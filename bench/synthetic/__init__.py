@@ -57,7 +57,9 @@ def default_root(name: str, seed: Any, identities: Any) -> Path:
     return cache_dir() / "synthetic" / f"{name}-{params_hash(params)}"
 
 
-def ensure_dataset(name: str, root: Path, seed: Any, identities: Any) -> Path:
+def ensure_dataset(
+    name: str, root: Path, seed: Any, identities: Any, *, progress: bool = True
+) -> Path:
     """Generate ``name`` into ``root`` unless a complete copy with these parameters is there."""
     params = generation_params(name, seed, identities)
     if read_marker(root) is None:
@@ -71,11 +73,11 @@ def ensure_dataset(name: str, root: Path, seed: Any, identities: Any) -> Path:
         if name == "synthetic-person":
             from bench.synthetic.person import generate_person
 
-            stats = generate_person(tmp, params["seed"], params["identities"])
+            stats = generate_person(tmp, params["seed"], params["identities"], progress=progress)
         else:
             from bench.synthetic.polyp import generate_polyp
 
-            stats = generate_polyp(tmp, params["seed"], params["identities"])
+            stats = generate_polyp(tmp, params["seed"], params["identities"], progress=progress)
         # the time goes to the console only: the marker file stays byte-identical across runs
         tqdm.write(f"{name}: generated in {time.perf_counter() - t0:.1f} s: {stats}")
         return stats

@@ -587,7 +587,9 @@ def _market_name(pid: int, cam: int, seq: int, frame: int, bbox: int) -> str:
     return f"{p}_c{cam}s{seq}_{frame:06d}_{bbox:02d}.jpg"
 
 
-def generate_person(root: Path, seed: int, identities: int = DEFAULT_IDENTITIES) -> dict[str, Any]:
+def generate_person(
+    root: Path, seed: int, identities: int = DEFAULT_IDENTITIES, *, progress: bool = True
+) -> dict[str, Any]:
     """Write the dataset into the existing folder ``root``; return its statistics."""
     plan_rng = rng_for(seed, 0)
     people = make_people(rng_for(seed, 1), 2 * identities)
@@ -634,7 +636,14 @@ def generate_person(root: Path, seed: int, identities: int = DEFAULT_IDENTITIES)
         (root / folder).mkdir()
     captions: dict[str, str] = {}
     for index, (folder, pid, cam, person, crop) in enumerate(
-        tqdm(plan, desc="synthetic-person: generating", unit="img", leave=False, mininterval=0.5)
+        tqdm(
+            plan,
+            desc="synthetic-person: generating",
+            unit="img",
+            leave=False,
+            mininterval=0.5,
+            disable=not progress,
+        )
     ):
         file_name = name(pid, cam)
         while file_name in captions:

@@ -381,7 +381,9 @@ def render_frame(p: Polyp, clip: Clip, frame: int, rng: np.random.Generator) -> 
     return Image.fromarray(to_uint8(arr))
 
 
-def generate_polyp(root: Path, seed: int, identities: int = DEFAULT_IDENTITIES) -> dict[str, Any]:
+def generate_polyp(
+    root: Path, seed: int, identities: int = DEFAULT_IDENTITIES, *, progress: bool = True
+) -> dict[str, Any]:
     """Write the dataset into the existing folder ``root``; return its statistics."""
     import pandas as pd
 
@@ -392,6 +394,7 @@ def generate_polyp(root: Path, seed: int, identities: int = DEFAULT_IDENTITIES) 
         unit="img",
         leave=False,
         mininterval=0.5,
+        disable=not progress,
     )
     with bar:
         for i, p in enumerate(polyps):
