@@ -66,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--train-root", type=Path, default=None, help="root of --train-dataset")
     run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     run.add_argument(
-        "--resume", action="store_true", help="continue from the last epoch checkpoint"
+        "--resume",
+        action="store_true",
+        help="continue from the last epoch checkpoint of the same method, dataset, seed, fold"
+        " and config",
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument(
