@@ -1,4 +1,4 @@
-"""The ``bench`` command line: ``run``, ``leaderboard``, ``list``.
+"""The ``bench`` command line: ``run``, ``leaderboard``, ``data``, ``list``.
 
 Every user error (unknown name, bad ``--set``, missing data) ends as one line on stderr and a
 non-zero exit code, never a traceback; ``BENCH_DEBUG=1`` shows the traceback anyway.
@@ -93,6 +93,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="output file (default DIR/leaderboard.EXT)"
     )
 
+    data = sub.add_parser("data", help="check a dataset root, or say where to get a dataset")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    check = data_sub.add_parser(
+        "check",
+        help="statistics per split, or every problem with its path (exit 1)",
+        description="Read a dataset root as a run would and list every problem found: missing "
+        "folders, file names that do not parse, images that do not decode, identities in both "
+        "train and test, text rows with no images, polyps with no text. Exit 0 with a "
+        "statistics table when there is none, else 1.",
+    )
+    check.add_argument("name", help="dataset name (bench list datasets)")
+    check.add_argument("--root", type=Path, default=None, help="dataset root folder")
+    check.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset config, e.g. --set text.source=attributes (repeatable)",
+    )
+    check.add_argument(
+        "--no-images", action="store_true", help="skip decoding every image (faster)"
+    )
+    check.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    info = data_sub.add_parser(
+        "info", help="where to download a dataset, its licence and the tree --root must hold"
+    )
+    info.add_argument("name", help="dataset name (bench list datasets)")
+
     ls = sub.add_parser("list", help="list registered methods or datasets")
     ls.add_argument(
         "what",
@@ -142,6 +171,20 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from bench.datacheck import check_dataset, dataset_config, format_info, format_report
+    from bench.registry import get_dataset
+
+    cls = get_dataset(args.name)
+    if args.data_command == "info":
+        print(format_info(cls))
+        return 0
+    adapter = cls(args.root, dataset_config(cls, args.sets), show_progress=not args.no_progress)
+    report = check_dataset(adapter, verify_images=not args.no_images)
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -177,7 +220,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list}
+COMMANDS = {
+    "run": cmd_run,
+    "leaderboard": cmd_leaderboard,
+    "data": cmd_data,
+    "list": cmd_list,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

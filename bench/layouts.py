@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.errors import DatasetError
+from bench.errors import RAISE, DatasetError, Problems
 from bench.samples import Sample, Splits
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "fold_index",
     "fold_names",
     "kfold_by_identity",
+    "market_style_splits",
     "natural_key",
     "read_captions",
     "read_colo_pair",
@@ -46,6 +47,7 @@ __all__ = [
     "read_market_splits",
     "read_text_sheet",
     "relabel",
+    "sheet_key",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -65,13 +67,16 @@ MARKET_SPLIT_FOLDERS = ("bounding_box_train", "bounding_box_test", "query")
 MARKET_TREE = "<root>/bounding_box_train/, <root>/bounding_box_test/, <root>/query/"
 
 
-def read_market_folder(folder: Path, pattern: re.Pattern[str] | str = MARKET) -> list[Sample]:
+def read_market_folder(
+    folder: Path, pattern: re.Pattern[str] | str = MARKET, problems: Problems = RAISE
+) -> list[Sample]:
     """Every ``*.jpg`` in ``folder`` as a :class:`Sample` (sorted by file name).
 
     ``pattern`` is :data:`MARKET`, :data:`DUKE` (or their names) or any regex with the named
     groups ``pid``, ``cam`` and ``frame``. ``camid`` is the camera number minus 1; ``pid`` is kept
     as written (``-1`` junk and ``0`` distractors included). Files that are not ``.jpg``
-    (Market ships ``Thumbs.db``) are ignored; a ``.jpg`` whose name does not parse is an error.
+    (Market ships ``Thumbs.db``) are ignored; a ``.jpg`` whose name does not parse is a problem
+    (raised, or collected and skipped by ``problems``).
     """
     if isinstance(pattern, str):
         if pattern not in PATTERNS:
@@ -81,43 +86,72 @@ def read_market_folder(folder: Path, pattern: re.Pattern[str] | str = MARKET) ->
         pattern = PATTERNS[pattern]
     folder = Path(folder)
     if not folder.is_dir():
-        raise DatasetError(
+        problems.report(
+            folder,
             f"folder {folder} is missing; expected the release layout {MARKET_TREE} "
-            f"(with <root> = {folder.parent})"
+            f"(with <root> = {folder.parent})",
         )
+        return []
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".jpg" and p.is_file())
     if not files:
-        raise DatasetError(f"folder {folder} holds no .jpg images")
+        problems.report(folder, f"folder {folder} holds no .jpg images")
+        return []
     samples = []
     for path in files:
         m = pattern.match(path.name)
         if m is None:
-            raise DatasetError(
+            problems.report(
+                path,
                 f"cannot parse image file name {path.name!r} in {folder} "
-                f"(expected names matching {pattern.pattern})"
+                f"(expected names matching {pattern.pattern})",
             )
+            continue
         cam = int(m["cam"])
         if cam < 1:
-            raise DatasetError(f"camera number 0 in image file name {path.name!r} in {folder}")
+            problems.report(path, f"camera number 0 in image file name {path.name!r} in {folder}")
+            continue
         samples.append(Sample(str(path), int(m["pid"]), cam - 1, frame=int(m["frame"])))
     return samples
 
 
 def read_market_splits(
-    root: Path, pattern: re.Pattern[str] | str = MARKET
+    root: Path, pattern: re.Pattern[str] | str = MARKET, problems: Problems = RAISE
 ) -> tuple[list[Sample], list[Sample], list[Sample]]:
     """``(train, query, gallery)`` of a Market-style root, train not yet relabelled."""
     root = Path(root)
     for name in MARKET_SPLIT_FOLDERS:
         if not (root / name).is_dir():
-            raise DatasetError(
+            problems.report(
+                root / name,
                 f"folder {root / name} is missing; expected the release layout {MARKET_TREE} "
-                f"(with <root> = {root})"
+                f"(with <root> = {root})",
             )
-    return (
-        read_market_folder(root / "bounding_box_train", pattern),
-        read_market_folder(root / "query", pattern),
-        read_market_folder(root / "bounding_box_test", pattern),
+    folders = [root / name for name in ("bounding_box_train", "query", "bounding_box_test")]
+    train, query, gallery = (
+        read_market_folder(f, pattern, problems) if f.is_dir() else [] for f in folders
+    )
+    return train, query, gallery
+
+
+def market_style_splits(
+    root: Path,
+    pattern: re.Pattern[str] | str = MARKET,
+    problems: Problems = RAISE,
+    captions: Mapping[str, str] | None = None,
+) -> Splits:
+    """:func:`read_market_splits` as :class:`Splits`, text attached from ``captions`` (by file
+    name, then original identity: :func:`attach_text`), training pids relabelled; the original
+    training pids are kept in ``meta["train_pids"]`` (``bench data check`` looks for them among
+    the test identities)."""
+    parts = read_market_splits(root, pattern, problems)
+    if captions is not None:
+        parts = tuple(attach_text(samples, captions) for samples in parts)
+    train, query, gallery = parts
+    return Splits(
+        relabel(train),
+        query,
+        gallery,
+        meta={"root": str(root), "train_pids": sorted({s.pid for s in train if s.pid != -1})},
     )
 
 
@@ -303,27 +337,38 @@ def find_text_sheet(root: Path) -> Path:
     return found[0]
 
 
-def _clip_frames(clip: Path) -> list[Path]:
+def _clip_frames(clip: Path, problems: Problems) -> list[Path]:
     if not clip.is_dir():
-        raise DatasetError(
+        problems.report(
+            clip,
             f"folder {clip} is missing; every polyp folder needs 1/ (first screening) and 2/ "
-            f"(second screening): {COLO_PAIR_TREE}"
+            f"(second screening): {COLO_PAIR_TREE}",
         )
+        return []
     frames = [p for p in clip.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     if not frames:
-        raise DatasetError(f"clip folder {clip} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        problems.report(clip, f"clip folder {clip} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return sorted(frames, key=lambda p: natural_key(p.name))
 
 
-def read_colo_pair(root: Path, sheet: Path | None) -> list[Sample]:
+def sheet_key(texts: Mapping[str, str], folder_name: str) -> str | None:
+    """The text sheet id describing polyp folder ``folder_name``: the name itself, else the name
+    without its last character (DMCL's released code: one text per patient)."""
+    for key in (folder_name, folder_name[:-1]):
+        if key in texts:
+            return key
+    return None
+
+
+def read_colo_pair(root: Path, sheet: Path | None, problems: Problems = RAISE) -> list[Sample]:
     """Every frame of a Colo-Pair root, polyp by polyp, screening 1 then 2.
 
     ``pid`` is the index of the polyp folder in sorted order, ``camid`` the screening minus 1,
     ``clip`` ``"<polyp_id>/<screening>"`` (the polyp's folder name stays retrievable), ``frame``
     the order of the file in its clip (natural sort by name), ``text`` the polyp's description
-    from ``sheet`` (``None`` without a sheet). A polyp's text is looked up by its folder name,
-    then by the folder name without its last character (how DMCL's released code matches ids,
-    so that the polyps of one patient share a text).
+    from ``sheet`` (``None`` without a sheet), found by :func:`sheet_key`. A polyp with no row
+    is a problem; when ``problems`` collects (``bench data check``), sheet rows that describe
+    no polyp folder are reported too.
     """
     root = Path(root)
     if not root.is_dir():
@@ -335,22 +380,31 @@ def read_colo_pair(root: Path, sheet: Path | None) -> list[Sample]:
     if not polyps:
         raise DatasetError(f"no polyp folders in {root}; expected {COLO_PAIR_TREE}")
     texts = read_text_sheet(sheet) if sheet is not None else None
-    samples = []
+    samples, used = [], set()
     for pid, folder in enumerate(polyps):
         text = None
         if texts is not None:
-            text = texts.get(folder.name, texts.get(folder.name[:-1]))
-            if text is None:
+            key = sheet_key(texts, folder.name)
+            if key is None:
                 some = ", ".join(list(texts)[:5])
-                raise DatasetError(
+                problems.report(
+                    folder,
                     f"text sheet {sheet} has no row for polyp folder {folder.name!r} "
-                    f"(ids in the sheet: {some}{', ...' if len(texts) > 5 else ''})"
+                    f"(ids in the sheet: {some}{', ...' if len(texts) > 5 else ''})",
                 )
+            else:
+                used.add(key)
+                text = texts[key]
         for screening in (1, 2):
-            for i, path in enumerate(_clip_frames(folder / str(screening))):
+            for i, path in enumerate(_clip_frames(folder / str(screening), problems)):
                 samples.append(
                     Sample(str(path), pid, screening - 1, text, f"{folder.name}/{screening}", i)
                 )
+    if texts is not None and problems.collect:
+        for key in sorted(set(texts) - used):
+            problems.report(
+                sheet, f"text sheet {sheet} row id {key!r} matches no polyp folder in {root}"
+            )
     return samples
 
 

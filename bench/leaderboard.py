@@ -43,9 +43,10 @@ METRIC_TITLES = {
 #: Output format -> file extension.
 FORMATS = {"md": "md", "csv": "csv", "latex": "tex"}
 
-# One row per method *and preset*: a quick run and a paper run are different rows.
-_KEY_COLUMNS = ["dataset", "method", "preset", "train_dataset", "reported"]
-_INFO_COLUMNS = ["protocol", "source"]
+# One row per method *and preset*: a quick run and a paper run are different rows. One table per
+# dataset and protocol (Colo-Pair frame level and clip level are different tables).
+_KEY_COLUMNS = ["dataset", "protocol", "method", "preset", "train_dataset", "reported"]
+_INFO_COLUMNS = ["source"]
 _COUNT_COLUMNS = ["runs", "seeds", "folds"]
 SUMMARY_COLUMNS = (
     _KEY_COLUMNS
@@ -93,7 +94,7 @@ def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "method": str(r["method"]),
                 "train_dataset": str(r.get("train_dataset") or r["dataset"]),
                 "reported": bool(r.get("reported", False)),
-                "protocol": r.get("protocol"),
+                "protocol": str(r.get("protocol") or "-"),
                 "preset": r.get("preset") or "-",
                 "source": r.get("source"),
                 "seed": r.get("seed"),
@@ -122,8 +123,8 @@ def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(
-        ["dataset", "mAP_mean", "method", "train_dataset", "reported"],
-        ascending=[True, False, True, True, True],
+        ["dataset", "protocol", "mAP_mean", "method", "train_dataset", "reported"],
+        ascending=[True, True, False, True, True, True],
         na_position="last",
         kind="stable",
     ).reset_index(drop=True)
@@ -243,14 +244,16 @@ def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
         out[metric_cols] = out[metric_cols].astype(float).round(4)
         return out.to_csv(index=False, lineterminator="\n")
     parts = []
-    for dataset, group in df.groupby("dataset", sort=True):
+    protocols = df.groupby("dataset")["protocol"].nunique()
+    for (dataset, protocol), group in df.groupby(["dataset", "protocol"], sort=True):
         table = _dataset_table(group.reset_index(drop=True), fmt, with_counts)
+        title = str(dataset) if protocols[dataset] == 1 else f"{dataset} ({protocol})"
         if fmt == "md":
-            parts.append(f"## {dataset}\n\n{table}\n")
+            parts.append(f"## {title}\n\n{table}\n")
         else:
             parts.append(
-                f"% {dataset}\n\\begin{{table}}[t]\n\\centering\n"
-                f"\\caption{{{latex_escape(str(dataset))}: mean $\\pm$ std (\\%) over seeds "
+                f"% {title}\n\\begin{{table}}[t]\n\\centering\n"
+                f"\\caption{{{latex_escape(title)}: mean $\\pm$ std (\\%) over seeds "
                 f"and folds}}\n{table}\n\\end{{table}}\n"
             )
     return "\n".join(parts)

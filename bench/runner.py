@@ -31,7 +31,7 @@ from bench.dataset import DatasetAdapter
 from bench.errors import BenchError, ConfigError
 from bench.evaluation import RankMetrics
 from bench.method import Method
-from bench.protocol import evaluate, get_protocol
+from bench.protocol import evaluate, get_protocol, pool_clips
 from bench.registry import MethodSpec, get_dataset, get_method
 from bench.results import write_record
 from bench.samples import Sample
@@ -96,13 +96,22 @@ def resolve_config(
     return config, preset
 
 
-def check_modalities(spec: MethodSpec, dataset_cls: type[DatasetAdapter], role: str) -> None:
-    missing = sorted(set(spec.modalities) - set(dataset_cls.modalities))
+def check_modalities(
+    spec: MethodSpec,
+    dataset_cls: type[DatasetAdapter],
+    role: str,
+    config: dict[str, Any] | None = None,
+) -> None:
+    provided = dataset_cls.provided_modalities(config or {})
+    missing = sorted(set(spec.modalities) - set(provided))
     if missing:
+        hint = ""
+        if "text" in missing and "text.source" in (config or {}):
+            hint = "; choose a text source with --set text.source=... (bench data info NAME)"
         raise BenchError(
             f"method {spec.name!r} needs the {', '.join(missing)} modality, which {role} "
             f"{dataset_cls.name!r} does not provide (it provides: "
-            f"{', '.join(sorted(dataset_cls.modalities))})"
+            f"{', '.join(sorted(provided))}){hint}"
         )
 
 
@@ -182,9 +191,10 @@ def prepare_run(request: RunRequest) -> ResolvedRun:
     train_cls = get_dataset(request.train_dataset) if request.train_dataset else dataset_cls
     datasets = [dataset_cls] if train_cls is dataset_cls else [train_cls, dataset_cls]
     config, preset = resolve_config(spec, datasets, request.preset, request.sets)
-    check_modalities(spec, train_cls, "training dataset" if request.train_dataset else "dataset")
+    role = "training dataset" if request.train_dataset else "dataset"
+    check_modalities(spec, train_cls, role, config)
     if train_cls is not dataset_cls:
-        check_modalities(spec, dataset_cls, "evaluation dataset")
+        check_modalities(spec, dataset_cls, "evaluation dataset", config)
     spec.family.preflight(config)
     return ResolvedRun(spec, dataset_cls, train_cls, preset, config)
 
@@ -265,11 +275,15 @@ def _run_fold(
     t1 = time.perf_counter()
     atomic_torch_save(method.state_dict(), checkpoint_dir / "final.pt")
     represented = _represent(method, splits.query, splits.gallery)
+    query, gallery = splits.query, splits.gallery
+    level = str(config.get("protocol.level", "frame"))
+    if level == "clip":
+        query, gallery, represented = pool_clips(query, gallery, represented)
     t2 = time.perf_counter()
     metrics: RankMetrics = evaluate(
         protocol,
-        splits.query,
-        splits.gallery,
+        query,
+        gallery,
         **represented,
         metric=str(config["eval.metric"]),
         max_rank=int(config["eval.max_rank"]),
@@ -288,7 +302,7 @@ def _run_fold(
         "family": spec.family.name,
         "dataset": target.name,
         "train_dataset": identity["train_dataset"],
-        "protocol": protocol.name,
+        "protocol": protocol.name if level == "frame" else f"{protocol.name}/{level}",
         "preset": resolved.preset,
         "seed": request.seed,
         "fold": fold,

@@ -8,7 +8,15 @@ the columns ``id`` and ``Eng_text``). Evaluated k-fold by polyp (``protocol.fold
 from __future__ import annotations
 
 from bench.dataset import DatasetAdapter
-from bench.layouts import colo_pair_splits, find_text_sheet, fold_names, read_colo_pair
+from bench.errors import DatasetError, Problems
+from bench.layouts import (
+    COLO_PAIR_TREE,
+    colo_pair_splits,
+    find_text_sheet,
+    fold_names,
+    read_colo_pair,
+)
+from bench.protocol import LEVELS
 from bench.registry import register_dataset
 from bench.samples import Splits
 
@@ -22,7 +30,24 @@ class ColoPair(DatasetAdapter):
     )
     modalities = frozenset({"image", "text", "clip"})
     protocol = "colo-pair"
-    default_config = {"protocol": {"folds": 4}}
+    config_choices = {"protocol.level": LEVELS}
+    default_config = {"protocol": {"folds": 4, "level": "frame"}}
+    homepage = (
+        "not public: request access from the authors of Xiang et al., 'Learning Collaborative "
+        "Knowledge with Multimodal Representation for Polyp Re-Identification' (DMCL)"
+    )
+    licence = (
+        "Access on request, research use only, no redistribution; cite the DMCL paper. "
+        "Keep the images and the text sheet out of shared repositories."
+    )
+    expected_tree = f"""\
+<root>/
+  <polyp_id>/1/*.jpg   first screening (the query side), frames in name order
+  <polyp_id>/2/*.jpg   second screening (the gallery side)
+  process_text.xlsx    one English description per polyp: columns id, Eng_text
+                       (.csv and .json also read; an id may be a polyp folder name or that
+                       name without its last character, shared by one patient's polyps)
+= {COLO_PAIR_TREE}; 31 polyps in the public subset, 4 folds by polyp"""
 
     @property
     def k(self) -> int:
@@ -32,6 +57,20 @@ class ColoPair(DatasetAdapter):
         super().prepare()
         fold_names(self.k)
         read_colo_pair(self.root, find_text_sheet(self.root))
+
+    def scan(self, problems: Problems) -> None:
+        if not self.root.is_dir():
+            problems.report(self.root, f"Colo-Pair root {self.root} does not exist")
+            return
+        try:
+            sheet = find_text_sheet(self.root)
+        except DatasetError as e:
+            problems.report(self.root, str(e))
+            sheet = None
+        try:
+            read_colo_pair(self.root, sheet, problems)
+        except DatasetError as e:  # no polyp folder at all, or an unreadable sheet
+            problems.report(self.root, str(e))
 
     def folds(self) -> list[str | None]:
         return list(fold_names(self.k))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.dataset import DatasetAdapter
 from bench.errors import DatasetError
-from bench.layouts import attach_text, read_captions, read_market_splits, relabel
+from bench.layouts import market_style_splits, read_captions
 from bench.registry import register_dataset
 from bench.samples import Splits
 from bench.synthetic import default_root, ensure_dataset
@@ -45,10 +45,9 @@ class SyntheticPerson(DatasetAdapter):
         if fold is not None:
             raise DatasetError(f"dataset {self.name!r} has one fixed split, not fold {fold!r}")
         self.prepare()  # generated on demand; a no-op once the root is complete
-        captions = read_captions(self.root / CAPTIONS_FILE)
-        train, query, gallery = (attach_text(s, captions) for s in read_market_splits(self.root))
-        for samples in (train, query, gallery):
+        splits = market_style_splits(self.root, captions=read_captions(self.root / CAPTIONS_FILE))
+        for samples in (splits.train, splits.query, splits.gallery):
             missing = [s.path for s in samples if s.text is None]
             if missing:
                 raise DatasetError(f"{self.root / CAPTIONS_FILE} has no caption for {missing[0]}")
-        return Splits(relabel(train), query, gallery, meta={"root": str(self.root)})
+        return splits

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.dataset import DatasetAdapter
 from bench.layouts import colo_pair_splits, fold_names, read_colo_pair
+from bench.protocol import LEVELS
 from bench.registry import register_dataset
 from bench.samples import Splits
 from bench.synthetic import default_root, ensure_dataset
@@ -27,9 +28,10 @@ class SyntheticPolyp(DatasetAdapter):
     )
     modalities = frozenset({"image", "text", "clip"})
     protocol = "colo-pair"
+    config_choices = {"protocol.level": LEVELS}
     default_config = {
         "synthetic": {"seed": 0, "identities": DEFAULT_IDENTITIES},
-        "protocol": {"folds": 4},
+        "protocol": {"folds": 4, "level": "frame"},
     }
 
     def _params(self) -> tuple[object, object]:

@@ -332,7 +332,7 @@ def test_market1501_adapter_direct_and_nested_root(tmp_path):
 
 def test_colo_pair_adapter(tmp_path):
     cls = get_dataset("colo-pair")
-    assert cls.default_config == {"protocol": {"folds": 4}}
+    assert cls.default_config == {"protocol": {"folds": 4, "level": "frame"}}
     root = _colo_tree(tmp_path / "colo", [f"P{i:02d}" for i in range(8)])
     _sheet(root, "csv", texts={f"P{i:02d}": f"t{i}" for i in range(8)})
     ds = cls(root, {"protocol.folds": 4})

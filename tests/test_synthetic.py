@@ -133,7 +133,7 @@ def test_adapters_default_root_and_explicit_root(tmp_path, cache):
     assert person.default_config == {"synthetic": {"seed": 0, "identities": 100}}
     assert get_dataset("synthetic-polyp").default_config == {
         "synthetic": {"seed": 0, "identities": 48},
-        "protocol": {"folds": 4},
+        "protocol": {"folds": 4, "level": "frame"},
     }
     config = {"synthetic.seed": 2, "synthetic.identities": 4}
     ds = person(None, config)
