@@ -451,8 +451,14 @@ def extract_mat_images(
         if (folder / MANIFEST).is_file():
             return folder
         cells = _MatCells(f, mat_path, variant)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{variant}.tmp-", dir=folder.parent))
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{variant}.tmp-", dir=folder.parent))
+        except OSError as e:
+            raise DatasetError(
+                f"cannot write the extracted CUHK03 images under {folder.parent}: {e} (set "
+                f"BENCH_CACHE to a writable folder)"
+            ) from e
         try:
             written = 0
             todo = cells.cells()

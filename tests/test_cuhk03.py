@@ -507,3 +507,59 @@ def test_adapter_errors(tmp_path):
         cls(tmp_path / "nowhere", {}).prepare()
     with pytest.raises(DatasetError, match="one fixed split"):
         cls(tmp_path / "r", {}).load("fold1")
+
+
+def test_mat_structure_errors(tmp_path):
+    split = write_split_file(tmp_path / "s.mat", "labeled")
+    cache = tmp_path / "cache"
+
+    def broken(change) -> Path:
+        path = write_cuhk03_mat(tmp_path / "broken" / "cuhk-03.mat")
+        with h5py.File(path, "r+") as f:
+            change(f)
+        return path
+
+    def numeric_variant(f):
+        del f["labeled"]
+        f.create_dataset("labeled", data=np.zeros((1, 2)))
+
+    def flat_pair(f):
+        pair = f["#refs#/labeled_2"]
+        refs = pair[()].reshape(-1)
+        del f["#refs#/labeled_2"]
+        f["#refs#"].create_dataset("labeled_2", data=refs)
+        top = f["labeled"][()]
+        top[0, 1] = f["#refs#/labeled_2"].ref
+        f["labeled"][...] = top
+
+    def grey_image(f):  # image 1 of person 1 of pair 1 -> a one-channel array
+        grey = f["#refs#"].create_dataset("grey", data=np.zeros((1, 4, 6), dtype=np.uint8))
+        cell = f["#refs#/labeled_1"]
+        refs = cell[()]
+        refs[0, 0] = grey.ref
+        cell[...] = refs
+
+    cases = [
+        (numeric_variant, r"'labeled' is not a MATLAB cell array"),
+        (flat_pair, r"'labeled' camera pair 2 is not a persons x images cell array"),
+        (grey_image, r"image '1_001_1_01.png' in .* is not an RGB uint8 image \(stored shape "
+         r"\(1, 4, 6\)"),
+    ]  # fmt: skip
+    for change, message in cases:
+        with pytest.raises(DatasetError, match=message):
+            read_mat_splits(broken(change), split, "labeled", cache, show_progress=False)
+    filelist = np.empty((47, 1), dtype=object)
+    filelist[:, 0] = _protocol("labeled")["names"]
+    filelist[2, 0] = np.array([[1.0, 2.0]])
+    with pytest.raises(DatasetError, match=r"'filelist' row 3 is not a file name"):
+        read_protocol(write_split_file(tmp_path / "f.mat", "labeled", filelist=filelist))
+
+
+def test_unwritable_cache_is_a_clear_error(tmp_path):
+    mat = write_cuhk03_mat(tmp_path / "cuhk-03.mat")
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(
+        DatasetError, match=r"cannot write the extracted CUHK03 images .*BENCH_CACHE"
+    ):
+        extract_mat_images(mat, "labeled", blocker, show_progress=False)
