@@ -132,13 +132,19 @@ def load_text_source(
     pedes_prefix: str = "",
     caption_index: int = 0,
 ) -> dict[str, str]:
-    """``{image file name or identity: text}`` from one of :data:`TEXT_SOURCES` (not ``none``)."""
+    """``{image file name or identity: text}`` from one of :data:`TEXT_SOURCES` (not ``none``),
+    read by :func:`bench.textsources.read_text_source`."""
+    from bench.textsources import read_text_source
+
     if source == "captions":
         return read_captions(path)
-    from bench import textsources
-
     if source == "attributes":
-        return textsources.attribute_captions(path, dataset=dataset)
+        return read_text_source("attributes", path, dataset=dataset)
     if source == "cuhk-pedes":
-        return textsources.read_cuhk_pedes(path, prefix=pedes_prefix, caption_index=caption_index)
+        if not pedes_prefix:
+            raise DatasetError(
+                "text.source=cuhk-pedes: CUHK-PEDES holds no images of this dataset; use "
+                "text.source=captions or attributes"
+            )
+        return read_text_source("cuhk-pedes", path, source=pedes_prefix, caption=caption_index)
     raise DatasetError(f"unknown text.source {source!r}; known: {', '.join(TEXT_SOURCES)}")

@@ -424,3 +424,44 @@ def test_full_size_release_statistics(tmp_path, name):
     if name == "market1501":
         gallery = next(r for r in report.rows if r["split"] == "gallery")
         assert (gallery["junk"], gallery["distractors"]) == (3819, 2793)
+
+
+def _shared_data() -> Path | None:
+    """``shared/data`` beside the checkout (CI: ``../shared``; worktrees: ``../../shared``)."""
+    here = Path(__file__).resolve().parent.parent
+    for base in (here, here.parent, here.parent.parent):
+        if (base / "shared" / "data").is_dir():
+            return base / "shared" / "data"
+    return None
+
+
+def test_attribute_text_source_on_market(tmp_path):
+    data = _shared_data()
+    mat = data / "market1501_attribute" / "market_attribute.mat" if data else None
+    if mat is None or not mat.is_file():
+        pytest.skip("real market_attribute.mat not found (shared/data/ beside the repo)")
+    root = _release(tmp_path / "m", MARKET)
+    (root / "market_attribute.mat").symlink_to(mat)  # found in the root without text.file
+    sp = _adapter("market1501", root, "text.source=attributes").load()
+    train_texts = {s.pid: s.text for s in sp.train}
+    assert train_texts[0] and train_texts[1] and train_texts[0] != train_texts[1]
+    assert all(s.text for s in sp.query)  # test identities 3 and 9 are annotated
+    assert [s.text for s in sp.gallery if s.pid in (-1, 0)] == [None, None, None]
+
+
+def test_cuhk_pedes_text_source_on_market(tmp_path):
+    root = _release(tmp_path / "m", MARKET)
+    records = [
+        {"file_path": "Market/0002_c1s1_000451_03.jpg", "id": 1, "captions": ["a", "b"]},
+        {"file_path": "CUHK03/0002_c1s1_000451_03.jpg", "id": 2, "captions": ["other"]},
+        {"file_path": "Market/0003_c2s1_000009_01.jpg", "id": 3, "captions": ["q", "r"]},
+    ]
+    (tmp_path / "reid_raw.json").write_text(json.dumps(records))
+    sets = ("text.source=cuhk-pedes", f"text.file={tmp_path / 'reid_raw.json'}")
+    sp = _adapter("market1501", root, *sets).load()
+    assert [s.text for s in sp.train] == ["a", None, None]
+    assert [s.text for s in sp.query] == ["q", None]
+    sp = _adapter("market1501", root, *sets, "text.caption_index=1").load()
+    assert [s.text for s in sp.query] == ["r", None]
+    with pytest.raises(DatasetError, match="CUHK-PEDES holds no images"):
+        _adapter("dukemtmc", _release(tmp_path / "d", DUKE), *sets).load()
