@@ -31,6 +31,7 @@ class SweepProbe(Method):
     description = "test plugin: mean colour of four stripes; fails on PROBE_FAIL_SEEDS"
     modalities = frozenset({"image"})
     default_config = {"probe": {"stripes": 4}, "train": {"epochs": 1}}
+    presets = {"quick": {"probe": {"stripes": 2}}}
 
     def fit(self, train: Sequence[Sample]) -> None:
         for _ in self.ctx.epochs(self.config["train.epochs"]):
