@@ -243,3 +243,15 @@ def test_cli_sweep_errors_are_one_line(argv, message, capsys, monkeypatch, tmp_p
     assert err.startswith("bench: error: ") and message in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "results").exists()
+
+
+def test_readme_sweep_file_is_valid(tmp_path):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("```yaml\n# sweep.yaml", 1)[1].split("```", 1)[0]
+    path = tmp_path / "sweep.yaml"
+    path.write_text(block)
+    settings = load_sweep_file(path)
+    assert settings["roots"]["market1501"].name == "Market-1501-v15.09.15"
+    spec = SweepSpec(**{**settings, "roots": {}, "results_dir": tmp_path})
+    jobs, _ = plan(spec)
+    assert len(jobs) == 3 + 3 * 4  # synthetic-person: 3 seeds; synthetic-polyp: 3 seeds x 4 folds
