@@ -247,7 +247,9 @@ def test_cli_sweep_errors_are_one_line(argv, message, capsys, monkeypatch, tmp_p
 
 def test_readme_sweep_file_is_valid(tmp_path):
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = readme.split("```yaml\n# sweep.yaml", 1)[1].split("```", 1)[0]
+    (block,) = [
+        b.split("```", 1)[0] for b in readme.split("```yaml\n") if b.startswith("# sweep.yaml")
+    ]
     path = tmp_path / "sweep.yaml"
     path.write_text(block)
     settings = load_sweep_file(path)
