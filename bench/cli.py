@@ -202,8 +202,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         resume=args.resume,
     )
     from_flags = normalize({k: v for k, v in flags.items() if v is not None}, "the command line")
-    if "sets" in settings and "sets" in from_flags:
-        from_flags["sets"] = {**settings["sets"], **from_flags["sets"]}
+    for key in ("sets", "roots"):  # --set and --root add to the file's, key by key
+        if key in settings and key in from_flags:
+            from_flags[key] = {**settings[key], **from_flags[key]}
     spec = make_spec({**settings, **from_flags}, progress=not args.no_progress)
     report = run_sweep(spec)
     print(summary_table(report))
