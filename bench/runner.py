@@ -232,6 +232,11 @@ def run(request: RunRequest) -> list[dict[str, Any]]:
 
 def _run(request: RunRequest) -> list[dict[str, Any]]:
     resolved = prepare_run(request)
+    if distributed.world_size() > 1 and not resolved.spec.family.supports_ddp:
+        raise BenchError(
+            f"method {resolved.spec.name!r} does not support distributed training; "
+            "run it without torchrun"
+        )
     device = distributed.local_device(resolve_device(request.device))
     config = resolved.config
     protocol = get_protocol(resolved.dataset_cls.protocol)

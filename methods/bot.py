@@ -96,6 +96,7 @@ class BoT(Method):
         },
     }
     default_preset = "paper"
+    supports_ddp = True
 
     def __init__(self, config: Mapping[str, Any], ctx: Any) -> None:
         super().__init__(config, ctx)

@@ -129,3 +129,13 @@ def test_torchrun_bot_matches_a_single_process_run(tmp_path, subprocess_env):
     assert abs(a["mAP"] - b["mAP"]) <= 0.005
     assert abs(a["rank1"] - b["rank1"]) <= 0.015
     assert a["num_valid_queries"] == b["num_valid_queries"]
+
+
+def test_methods_without_ddp_support_refuse_torchrun(tmp_path, probe_plugin, monkeypatch):
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)  # as if under torchrun
+    request = RunRequest(
+        method="sweep-probe", dataset="synthetic-person", results_dir=tmp_path, progress=False
+    )
+    with pytest.raises(BenchError, match="'sweep-probe' does not support distributed training"):
+        run(request)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
