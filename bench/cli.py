@@ -148,8 +148,7 @@ def _add_sweep_parser(sub: Any) -> None:
         "--executor",
         choices=["local", "ray"],
         default=None,
-        help="local: this machine (default); ray: one Ray task per run (pip install "
-        "'reid-bench[ray]')",
+        help="local: this machine (default); ray: one Ray task per run (pip install -e '.[ray]')",
     )
     sw.add_argument(
         "--max-parallel",

@@ -57,8 +57,8 @@ SWEEP_KEYS = (
     "resume",
 )
 RAY_INSTALL_HINT = (
-    "--executor ray needs Ray, an optional extra: pip install 'reid-bench[ray]' "
-    "(or pip install 'ray>=2.10')"
+    "--executor ray needs Ray, an optional extra: pip install -c constraints.txt -e '.[ray]' "
+    "in a checkout of reid-bench (or pip install 'ray>=2.10')"
 )
 
 
@@ -658,7 +658,8 @@ def _one_line(result: JobResult) -> str:
 
 
 def summary_table(report: SweepReport) -> str:
-    """One row per run (status, mAP, Rank-1, time, error), then the totals."""
+    """One row per run (status, mAP, Rank-1, time, error), then the totals. A skipped run
+    shows the metrics and time of its existing record."""
     from tabulate import tabulate
 
     rows = []

@@ -10,7 +10,7 @@ import pytest
 from bench.results import read_failures, read_records
 from bench.sweep import SweepSpec, run_sweep
 
-ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'reid-bench[ray]'")
+ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
 
 
 @pytest.fixture
