@@ -1,4 +1,4 @@
-"""The ``bench`` command line: ``run``, ``leaderboard``, ``data``, ``list``.
+"""The ``bench`` command line: ``run``, ``sweep``, ``leaderboard``, ``data``, ``list``.
 
 Every user error (unknown name, bad ``--set``, missing data) ends as one line on stderr and a
 non-zero exit code, never a traceback; ``BENCH_DEBUG=1`` shows the traceback anyway.
@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.errors import BenchError
 
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_results_dir(run)
 
+    _add_sweep_parser(sub)
+
     lb = sub.add_parser(
         "leaderboard", help="tables of mean ± std over seeds/folds from run records"
     )
@@ -130,6 +133,125 @@ def build_parser() -> argparse.ArgumentParser:
         "datasets: name, description, modalities provided, protocol",
     )
     return parser
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    sw = sub.add_parser(
+        "sweep",
+        help="run a grid of methods x presets x datasets x seeds x folds (resumable)",
+        description="Run every combination, skipping runs whose record (same config hash) "
+        "exists; failed runs go to DIR/failed/ and are retried by the next sweep. Ends with a "
+        "summary table and the leaderboard. Flags override the keys of a sweep FILE.",
+    )
+    sw.add_argument(
+        "file", nargs="?", type=Path, default=None, help="YAML sweep file with the flags' keys"
+    )
+    sw.add_argument("--methods", metavar="A,B", help="methods or variants, comma-separated")
+    sw.add_argument("--datasets", metavar="X,Y", help="datasets, comma-separated")
+    sw.add_argument("--seeds", metavar="0,1,2", help="seeds, comma-separated (default 0)")
+    sw.add_argument(
+        "--folds", metavar="all|F,G", help="folds of datasets that have them (default all)"
+    )
+    sw.add_argument(
+        "--presets", metavar="P,Q", help="presets, comma-separated (default: each method's own)"
+    )
+    sw.add_argument(
+        "--set",
+        dest="set",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="config override for every run (repeatable); resources.num_cpus and "
+        "resources.num_gpus are what each Ray task asks for",
+    )
+    sw.add_argument(
+        "--root",
+        dest="roots",
+        action="append",
+        default=None,
+        metavar="DATASET=PATH",
+        help="root folder of a dataset (repeatable)",
+    )
+    sw.add_argument("--device", default=None, help="cpu or cuda for every run (default cpu)")
+    sw.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default=None,
+        help="local: this machine (default); ray: one Ray task per run (pip install -e '.[ray]')",
+    )
+    sw.add_argument(
+        "--max-parallel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="runs at once (local default 1: in this process; N > 1: N processes; "
+        "ray default: as the cluster's resources allow)",
+    )
+    sw.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster to join (e.g. auto or ray://head:10001); default: a local Ray",
+    )
+    sw.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_const",
+        const=False,
+        default=None,
+        help="start unfinished runs from epoch 0 instead of their last checkpoint",
+    )
+    sw.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    sw.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of run records (DIR/runs), failures (DIR/failed), logs and the "
+        "leaderboard (default: results)",
+    )
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from bench.leaderboard import write_leaderboard
+    from bench.sweep import load_sweep_file, make_spec, normalize, run_sweep, summary_table
+
+    settings = load_sweep_file(args.file) if args.file is not None else {}
+    flags = {key: getattr(args, key) for key in ("methods", "datasets", "seeds", "folds")}
+    flags.update(
+        presets=args.presets,
+        set=args.set,
+        roots=args.roots,
+        device=args.device,
+        executor=args.executor,
+        max_parallel=args.max_parallel,
+        ray_address=args.ray_address,
+        results_dir=args.results_dir,
+        resume=args.resume,
+    )
+    from_flags = normalize({k: v for k, v in flags.items() if v is not None}, "the command line")
+    for key in ("sets", "roots"):  # --set and --root add to the file's, key by key
+        if key in settings and key in from_flags:
+            from_flags[key] = {**settings[key], **from_flags[key]}
+    spec = make_spec({**settings, **from_flags}, progress=not args.no_progress)
+    report = run_sweep(spec)
+    print(summary_table(report))
+    try:
+        path, text = write_leaderboard(spec.results_dir)
+    except BenchError as exc:
+        print(f"no leaderboard: {exc}", file=sys.stderr)
+    else:
+        print(f"\n{text}")
+        print(f"leaderboard written to {path}", file=sys.stderr)
+    failed = report.count("failed")
+    if failed:
+        print(
+            f"bench: {failed} of {len(report.results)} runs failed; their errors are in "
+            f"{Path(spec.results_dir) / 'failed'} (run the sweep again to retry them)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -222,6 +344,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run,
+    "sweep": cmd_sweep,
     "leaderboard": cmd_leaderboard,
     "data": cmd_data,
     "list": cmd_list,

@@ -20,6 +20,9 @@ from bench.errors import ConfigError
 HARNESS_DEFAULTS: dict[str, Any] = {
     "eval": {"metric": "cosine", "batch_size": 128, "max_rank": 50},
     "data": {"workers": 0},
+    # What one run asks of a ``bench sweep`` worker (a Ray task's num_cpus/num_gpus). Placement
+    # only: left out of the run's identity (``bench.runner.fold_identity``).
+    "resources": {"num_cpus": 1.0, "num_gpus": 0.0},
 }
 HARNESS_CHOICES: dict[str, tuple[Any, ...]] = {"eval.metric": ("cosine", "euclidean")}
 

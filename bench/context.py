@@ -4,6 +4,11 @@
 yields epoch numbers, saves a checkpoint (states + RNG states) atomically after every epoch and,
 with ``--resume``, restarts after the last saved epoch with the RNGs as they were, so a resumed
 run ends where an uninterrupted one would.
+
+Under ``torchrun`` (DDP, :mod:`bench.distributed`) the context knows its ``rank`` and
+``world_size``: ``distribute(model)`` wraps the model in DistributedDataParallel with synchronised
+batch norm, ``gather_batch`` gives a loss the global batch, progress bars show on rank 0 only,
+and only rank 0 writes checkpoints (each rank's RNG state is saved in it), the other ranks wait.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
+
+from bench import distributed
 
 T = TypeVar("T")
 
@@ -83,6 +91,34 @@ class RunContext:
     show_progress: bool = True
     resumed_from: int | None = None  # epoch restored by the last ``epochs()`` call, if any
     history: list[dict[str, float]] = field(default_factory=list)
+    rank: int = 0  # this process in a DDP run (torchrun); 0 otherwise
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """True on the process that writes checkpoints and shows progress (rank 0)."""
+        return self.rank == 0
+
+    def distribute(self, model: nn.Module) -> nn.Module:
+        """The module to train: ``model`` itself, or in a DDP run ``model`` (its batch norm
+        synchronised in place) wrapped in DistributedDataParallel. Keep using ``model`` for
+        saving, checkpoints and evaluation."""
+        if self.world_size == 1:
+            return model
+        return distributed.wrap_ddp(model, self.device)
+
+    def gather_batch(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The global batch of each tensor (every rank's rows in rank order, differentiable),
+        for losses that compare samples with each other; the tensors themselves on one process."""
+        if self.world_size == 1:
+            return tensors
+        return tuple(distributed.all_gather_with_grad(t) for t in tensors)
+
+    def all_reduce_sum(self, *values: float) -> list[float]:
+        """Scalars summed over the ranks (e.g. an epoch's loss totals for ``log_epoch``)."""
+        if self.world_size == 1:
+            return [float(v) for v in values]
+        return distributed.all_reduce_sum(*values)
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -95,7 +131,7 @@ class RunContext:
             desc=desc,
             total=total,
             leave=False,
-            disable=not self.show_progress,
+            disable=not (self.show_progress and self.is_main),
             dynamic_ncols=True,
         )
 
@@ -107,17 +143,22 @@ class RunContext:
             ckpt = torch.load(path, map_location="cpu", weights_only=False)
             for name, obj in stateful.items():
                 obj.load_state_dict(ckpt["states"][name])
-            set_rng_state(ckpt["rng"])
+            per_rank = ckpt.get("rng_per_rank")
+            if self.world_size > 1 and per_rank is not None and len(per_rank) == self.world_size:
+                set_rng_state(per_rank[self.rank])
+            else:
+                set_rng_state(ckpt["rng"])
             self.history = list(ckpt.get("history", []))
             start = int(ckpt["epoch"]) + 1
             self.resumed_from = int(ckpt["epoch"])
-            tqdm.write(f"resumed from {path} after epoch {start}/{num_epochs}")
+            if self.is_main:
+                tqdm.write(f"resumed from {path} after epoch {start}/{num_epochs}")
         bar = tqdm(
             range(start, num_epochs),
             desc="train",
             initial=start,
             total=num_epochs,
-            disable=not self.show_progress,
+            disable=not (self.show_progress and self.is_main),
             dynamic_ncols=True,
             unit="epoch",
         )
@@ -128,15 +169,25 @@ class RunContext:
                     {k: f"{v:.3g}" for k, v in self.history[-1].items() if k != "epoch"}
                 )
             if path is not None:
-                atomic_torch_save(
-                    {
-                        "epoch": epoch,
-                        "states": {name: obj.state_dict() for name, obj in stateful.items()},
-                        "rng": rng_state(),
-                        "history": self.history,
-                    },
-                    path,
-                )
+                self._save_checkpoint(path, epoch, stateful)
+
+    def _save_checkpoint(self, path: Path, epoch: int, stateful: dict[str, Stateful]) -> None:
+        """Rank 0 writes the checkpoint atomically (with every rank's RNG state in a DDP run);
+        the other ranks wait until it is on disk."""
+        rng = rng_state()
+        per_rank = distributed.all_gather_object(rng) if self.world_size > 1 else None
+        if self.is_main:
+            ckpt = {
+                "epoch": epoch,
+                "states": {name: obj.state_dict() for name, obj in stateful.items()},
+                "rng": rng,
+                "history": self.history,
+            }
+            if per_rank is not None:
+                ckpt["rng_per_rank"] = per_rank
+            atomic_torch_save(ckpt, path)
+        if self.world_size > 1:
+            distributed.barrier()
 
     def log_epoch(self, epoch: int, **scalars: float) -> None:
         """Record this epoch's scalars (mean loss, accuracy, lr); shown on the progress bar."""

@@ -32,7 +32,9 @@ class Method(ABC):
     Class attributes are plain data: ``name``; ``description`` (one line); ``modalities`` it
     needs; ``default_config`` (nested dict: its ``--set`` keys and defaults, i.e. the paper's
     settings); ``config_choices`` (allowed values per dotted key); ``presets`` (name -> overrides);
-    ``default_preset``; ``variants`` (name -> :class:`~bench.registry.Variant`, e.g. ablations).
+    ``default_preset``; ``variants`` (name -> :class:`~bench.registry.Variant`, e.g. ablations);
+    ``supports_ddp``: True when ``fit`` trains one model over all processes of a torchrun run
+    (``ctx.distribute``, ``ctx.gather_batch``, a rank-aware sampler; see :mod:`bench.distributed`).
     """
 
     name: ClassVar[str]
@@ -43,6 +45,7 @@ class Method(ABC):
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     default_preset: ClassVar[str | None] = None
     variants: ClassVar[dict[str, Variant]] = {}
+    supports_ddp: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any], ctx: RunContext) -> None:
         self.config = dict(config)

@@ -3,6 +3,10 @@
 Every write is atomic (temp file in the same folder, fsync, ``os.replace``), so a reader never
 sees a half-written record, even while runs write concurrently. Temp files are named
 ``.<name>.<random>.tmp`` and never match ``*.json``.
+
+Runs that failed (``bench sweep`` records them) go to ``<results_dir>/failed/``, one file per
+failing run keyed by its config hash, never among the records: the leaderboard cannot count them,
+and a later success of the same run removes its failure file.
 """
 
 from __future__ import annotations
@@ -179,3 +183,56 @@ def load_record(results_dir: Path, run_id: str) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise BenchError(f"run record {path} is not a JSON object")
     return record
+
+
+def failed_dir(results_dir: Path) -> Path:
+    """The folder of failure records: ``results_dir / "failed"``."""
+    return Path(results_dir) / "failed"
+
+
+def _failure_name(record: dict[str, Any]) -> str:
+    parts = [str(record["method"]), str(record["dataset"]), f"s{record['seed']}"]
+    if record.get("fold"):
+        parts.append(str(record["fold"]))
+    return _check_run_id("-".join([*parts, str(record["config_hash"])]))
+
+
+def write_failure(results_dir: Path, record: dict[str, Any]) -> Path:
+    """Write a failed run's record (``status: failed``, ``error``) to
+    ``failed/<method>-<dataset>-s<seed>[-<fold>]-<config_hash>.json`` atomically, replacing an
+    earlier failure of the same run."""
+    for key in ("method", "dataset", "seed", "config_hash", "error"):
+        if key not in record:
+            raise BenchError(f"failure record is missing the required key {key!r}")
+    path = failed_dir(results_dir) / f"{_failure_name(record)}.json"
+    atomic_write_json(path, {**record, "status": "failed"})
+    return path
+
+
+def clear_failure(results_dir: Path, config_hash: str) -> None:
+    """Remove the failure record of the run with this config hash, if there is one."""
+    folder = failed_dir(results_dir)
+    if folder.is_dir():
+        for path in folder.glob(f"*-{config_hash}.json"):
+            path.unlink(missing_ok=True)
+
+
+def read_failures(results_dir: Path) -> list[dict[str, Any]]:
+    """Every failure record under ``failed/`` (unreadable files skipped with a warning)."""
+    folder = failed_dir(results_dir)
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue  # cleared by a run that succeeded meanwhile
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            warnings.warn(f"skipping unreadable failure record {path}: {exc}", stacklevel=2)
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out

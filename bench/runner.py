@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 import bench
+from bench import distributed
 from bench.config import (
     HARNESS_CHOICES,
     HARNESS_DEFAULTS,
@@ -171,17 +172,47 @@ def hardware(device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "gpu": gpu,
         "platform": platform.platform(),
+        "world_size": distributed.world_size(),
     }
+
+
+def _sharded(answer: Any, samples: list[Sample]) -> torch.Tensor:
+    """``answer(samples)``; in a DDP run each rank answers for its shard and the rows are
+    gathered back in the original order."""
+    if distributed.world_size() == 1:
+        return answer(hide_labels(samples))
+    return distributed.gather_rows(answer(hide_labels(samples[distributed.shard(len(samples))])))
 
 
 def _represent(method: Method, query: list[Sample], gallery: list[Sample]) -> dict[str, Any]:
     with torch.no_grad():
         if method.answers == "embed":
             return {
-                "query_features": method.embed(hide_labels(query)),
-                "gallery_features": method.embed(hide_labels(gallery)),
+                "query_features": _sharded(method.embed, query),
+                "gallery_features": _sharded(method.embed, gallery),
             }
-        return {"similarity": method.score(hide_labels(query), hide_labels(gallery))}
+        hidden_gallery = hide_labels(gallery)
+        return {"similarity": _sharded(lambda q: method.score(q, hidden_gallery), query)}
+
+
+#: Config keys that say where a run executes, not what it computes: left out of its identity.
+PLACEMENT_PREFIXES = ("resources.",)
+
+
+def fold_identity(resolved: ResolvedRun, seed: int, fold: str | None) -> dict[str, Any]:
+    """What makes one fold's run: method, datasets, seed, fold and the resolved config (minus
+    placement keys such as ``resources.*``). Its :func:`~bench.config.config_hash` keys the run
+    record, the checkpoint folder and ``bench sweep``'s skipping of finished runs."""
+    return {
+        "method": resolved.spec.name,
+        "dataset": resolved.dataset_cls.name,
+        "train_dataset": resolved.train_dataset_cls.name,
+        "seed": seed,
+        "fold": fold,
+        "config": {
+            k: v for k, v in resolved.config.items() if not k.startswith(PLACEMENT_PREFIXES)
+        },
+    }
 
 
 def prepare_run(request: RunRequest) -> ResolvedRun:
@@ -200,9 +231,23 @@ def prepare_run(request: RunRequest) -> ResolvedRun:
 
 
 def run(request: RunRequest) -> list[dict[str, Any]]:
-    """Train and evaluate one method on one dataset (every fold unless one is named)."""
+    """Train and evaluate one method on one dataset (every fold unless one is named).
+
+    Under ``torchrun`` the processes form one DDP run (:mod:`bench.distributed`); rank 0 writes
+    the records and returns them, the other ranks return an empty list.
+    """
+    with distributed.process_group(request.device):
+        return _run(request)
+
+
+def _run(request: RunRequest) -> list[dict[str, Any]]:
     resolved = prepare_run(request)
-    device = resolve_device(request.device)
+    if distributed.world_size() > 1 and not resolved.spec.family.supports_ddp:
+        raise BenchError(
+            f"method {resolved.spec.name!r} does not support distributed training; "
+            "run it without torchrun"
+        )
+    device = distributed.local_device(resolve_device(request.device))
     config = resolved.config
     protocol = get_protocol(resolved.dataset_cls.protocol)
 
@@ -217,18 +262,23 @@ def run(request: RunRequest) -> list[dict[str, Any]]:
                 f"dataset {target.name!r} has no fold {request.fold!r}; folds: {names}"
             )
         folds = [request.fold]
-    target.prepare()
+    with distributed.main_first():  # generate or verify the data once, not once per rank
+        target.prepare()
     source: DatasetAdapter | None = None
     if resolved.train_dataset_cls is not resolved.dataset_cls:
         source = resolved.train_dataset_cls(
             request.train_root, config, show_progress=request.progress
         )
-        source.prepare()
+        with distributed.main_first():
+            source.prepare()
 
     records = []
     for fold in folds:
-        records.append(_run_fold(request, resolved, device, protocol, target, source, fold))
-    print_metrics(records)
+        record = _run_fold(request, resolved, device, protocol, target, source, fold)
+        if record is not None:
+            records.append(record)
+    if records:
+        print_metrics(records)
     return records
 
 
@@ -240,22 +290,17 @@ def _run_fold(
     target: DatasetAdapter,
     source: DatasetAdapter | None,
     fold: str | None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """Train, evaluate and record one fold; ``None`` on the ranks other than 0 of a DDP run."""
     spec, config = resolved.spec, resolved.config
     t_start = time.perf_counter()
     splits = target.load(fold)
     train = source.load(None).train if source is not None else splits.train
-    identity = {
-        "method": spec.name,
-        "dataset": target.name,
-        "train_dataset": source.name if source is not None else target.name,
-        "seed": request.seed,
-        "fold": fold,
-        "config": config,
-    }
+    identity = fold_identity(resolved, request.seed, fold)
     key = config_hash(identity)
     checkpoint_dir = Path(request.results_dir) / "checkpoints" / f"{spec.name}-{target.name}-{key}"
-    seed_everything(request.seed)
+    rank, world = distributed.rank(), distributed.world_size()
+    seed_everything(request.seed + rank)  # DDP: own augmentation draws; weights come from rank 0
     ctx = RunContext(
         device=device,
         seed=request.seed,
@@ -263,23 +308,29 @@ def _run_fold(
         checkpoint_dir=checkpoint_dir,
         resume=request.resume,
         show_progress=request.progress,
+        rank=rank,
+        world_size=world,
     )
     method = spec.family(config, ctx)
     label = f"{spec.name} on {target.name}" + (f" {fold}" if fold else "")
-    tqdm.write(
+    say = tqdm.write if rank == 0 else (lambda _: None)
+    say(
         f"{label}: {len(train)} train images ({len({s.pid for s in train})} ids), "
         f"{len(splits.query)} query, {len(splits.gallery)} gallery"
     )
     t0 = time.perf_counter()
     method.fit(train)
     t1 = time.perf_counter()
-    atomic_torch_save(method.state_dict(), checkpoint_dir / "final.pt")
+    if rank == 0:
+        atomic_torch_save(method.state_dict(), checkpoint_dir / "final.pt")
     represented = _represent(method, splits.query, splits.gallery)
     query, gallery = splits.query, splits.gallery
     level = str(config.get("protocol.level", "frame"))
     if level == "clip":
         query, gallery, represented = pool_clips(query, gallery, represented)
     t2 = time.perf_counter()
+    if rank != 0:
+        return None
     metrics: RankMetrics = evaluate(
         protocol,
         query,
@@ -326,9 +377,7 @@ def _run_fold(
         "created": now.isoformat(timespec="seconds"),
     }
     path = write_record(Path(request.results_dir), record)
-    tqdm.write(
-        f"{label}: mAP {100 * metrics.mAP:.1f}  Rank-1 {100 * metrics.rank(1):.1f}  -> {path}"
-    )
+    say(f"{label}: mAP {100 * metrics.mAP:.1f}  Rank-1 {100 * metrics.rank(1):.1f}  -> {path}")
     return record
 
 

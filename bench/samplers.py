@@ -21,9 +21,30 @@ class PKSampler(Sampler[list[int]]):
     The epoch's batches are a function of ``(seed, epoch)`` only (never the global RNG) and are
     precomputed, so ``len()`` is exact. Call :meth:`set_epoch` before each epoch, as with
     ``DistributedSampler``; otherwise every epoch repeats epoch 0's batches.
+
+    Distributed (DDP): every rank builds the same global batches and keeps its share of each
+    batch's identities, ``P / world_size`` of them with their K samples (rank r the r-th share),
+    so the ranks' batches are disjoint in identity and, concatenated in rank order, are the
+    single-process batch. ``p`` must be a multiple of ``world_size``.
     """
 
-    def __init__(self, pids: Sequence[int], p: int, k: int, seed: int = 0) -> None:
+    def __init__(
+        self,
+        pids: Sequence[int],
+        p: int,
+        k: int,
+        seed: int = 0,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise BenchError(f"invalid rank {rank} of world size {world_size} for the PK sampler")
+        if p % world_size:
+            raise BenchError(
+                f"sampler.p = {p} identities per batch cannot be split evenly over {world_size} "
+                f"processes; use a multiple of {world_size}"
+            )
         if p < 1:
             raise BenchError(f"sampler.p (identities per batch) must be at least 1, got {p}")
         if k < 1:
@@ -37,6 +58,7 @@ class PKSampler(Sampler[list[int]]):
                 f"identities per batch; sampler.p must be at most {len(index)}"
             )
         self.p, self.k, self.seed = p, k, seed
+        self.rank, self.world_size = rank, world_size
         self._index = dict(sorted(index.items()))
         self._epoch = 0
         self._cache: tuple[int, list[list[int]]] | None = None
@@ -70,8 +92,13 @@ class PKSampler(Sampler[list[int]]):
         self._cache = (self._epoch, batches)
         return batches
 
+    def _share(self, batch: list[int]) -> list[int]:
+        """This rank's identities of a global batch (the whole batch with one process)."""
+        size = (self.p // self.world_size) * self.k
+        return batch[self.rank * size : (self.rank + 1) * size]
+
     def __iter__(self) -> Iterator[list[int]]:
-        yield from (list(b) for b in self._batches())
+        yield from (self._share(b) for b in self._batches())
 
     def __len__(self) -> int:
         return len(self._batches())

@@ -30,3 +30,29 @@ def subprocess_env() -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+SWEEP_PLUGINS = REPO / "tests" / "sweep_plugins"
+
+
+@pytest.fixture
+def probe_plugin(monkeypatch: pytest.MonkeyPatch):
+    """The ``sweep-probe`` test method, registered here and (through ``BENCH_PLUGINS``) in
+    every process a sweep starts; the registry and plugin modules are restored afterwards."""
+    import bench.plugins
+    from bench import registry
+    from bench.plugins import load_plugins
+
+    load_plugins()
+    saved = dict(registry._METHODS)
+    monkeypatch.setenv("BENCH_PLUGINS", str(SWEEP_PLUGINS))
+    for var in ("PROBE_FAIL_SEEDS", "PROBE_INTERRUPT_SEEDS"):
+        monkeypatch.delenv(var, raising=False)
+    load_plugins(force=True)
+    yield
+    registry._METHODS.clear()
+    registry._METHODS.update(saved)
+    for name in [n for n in sys.modules if n.startswith("bench.plugins.user")]:
+        del sys.modules[name]
+    for attr in [a for a in vars(bench.plugins) if a[4:].isdigit() and a.startswith("user")]:
+        delattr(bench.plugins, attr)
