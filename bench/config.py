@@ -18,7 +18,7 @@ import yaml
 from bench.errors import ConfigError
 
 HARNESS_DEFAULTS: dict[str, Any] = {
-    "eval": {"metric": "cosine", "batch_size": 128, "max_rank": 50},
+    "eval": {"metric": "cosine", "batch_size": 128, "max_rank": 50, "rerank": False},
     "data": {"workers": 0},
 }
 HARNESS_CHOICES: dict[str, tuple[Any, ...]] = {"eval.metric": ("cosine", "euclidean")}
