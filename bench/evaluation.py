@@ -237,11 +237,13 @@ def _groups(
     uniq, first, counts = np.unique(g_pid[order], return_index=True, return_counts=True)
     start, length = _lookup(uniq, first, counts, q_pids)
     # Entries sharing the query's pid *and* camera: counted over (pid, camera) pairs.
-    pair = np.dtype([("pid", np.int64), ("cam", np.int64)])
-    g_pairs = np.rec.fromarrays([g_pid, g_cam], dtype=pair)
-    u_pairs, pair_counts = np.unique(g_pairs, return_counts=True)
-    q_pairs = np.rec.fromarrays([q_pids, q_camids], dtype=pair)
-    _, same = _lookup(u_pairs, pair_counts, pair_counts, q_pairs)
+    # Entries sharing the query's pid *and* camera, counted per (pid, camera) pair code.
+    _, pid_code = np.unique(np.concatenate([g_pid, q_pids]), return_inverse=True)
+    cams, cam_code = np.unique(np.concatenate([g_cam, q_camids]), return_inverse=True)
+    pair_code = pid_code.astype(np.int64) * len(cams) + cam_code
+    g_code, q_code = pair_code[: len(g_pid)], pair_code[len(g_pid) :]
+    u_pairs, pair_counts = np.unique(g_code, return_counts=True)
+    _, same = _lookup(u_pairs, pair_counts, pair_counts, q_code)
     return _Groups(kept, g_pid, g_cam, order, start, length, length - same)
 
 
@@ -583,20 +585,20 @@ def _feature_keys(
     g = gallery.detach().to(device=device, dtype=torch.float32)
     if len(kept) != g.shape[0]:
         g = g.index_select(0, torch.from_numpy(kept).to(device))
-    for name, x in (("query", q), ("gallery", g)):
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"{name} features contain NaN or infinite values")
+    # A NaN or infinite feature makes its row's squared norm NaN or inf; finite norms also bound
+    # every key: |key| <= ||g||^2 + 2 ||q|| ||g|| <= 2 (||q||^2 + ||g||^2).
+    q_sq, g_sq = q.pow(2).sum(1), g.pow(2).sum(1)
+    for name, sq in (("query", q_sq), ("gallery", g_sq)):
+        if len(sq) and not float(sq.max()) * 4 < torch.finfo(torch.float32).max:
+            raise ValueError(
+                f"{name} features contain NaN or infinite values, or are too large for float32"
+            )
     if metric == "cosine":
-        q = F.normalize(q, dim=1)
-        g = F.normalize(g, dim=1)
+        q = q / q_sq.sqrt().clamp_min(1e-12)[:, None]  # F.normalize, reusing the norms
+        g = g / g_sq.sqrt().clamp_min(1e-12)[:, None]
         extra = None
     else:
-        extra = g.pow(2).sum(1)
-        # |key| <= ||g||^2 + 2 ||q|| ||g|| <= 2 (||q||^2 + ||g||^2): finite keys, no NaN.
-        q_sq = float(q.pow(2).sum(1).max()) if len(q) else 0.0
-        g_sq = float(extra.max()) if len(extra) else 0.0
-        if not 2 * (q_sq + g_sq) < torch.finfo(torch.float32).max:
-            raise ValueError("features too large: squared norms overflow float32")
+        extra = g_sq
     gt = g.T
     buffer = torch.empty(0, dtype=torch.float32, device=device)
 
