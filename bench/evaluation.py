@@ -81,6 +81,8 @@ _MAGIC_BITS = 0x4B000000
 # Candidates per row for the fast path: rows whose true matches all rank among their _TOPK
 # smallest keys need no histogram.
 _TOPK = 128
+# Below this fraction of rows covered by the top-k pass in a block, later blocks skip it.
+_TOPK_MIN_COVERAGE = 0.5
 
 ArrayLike = np.ndarray | torch.Tensor | Sequence[Any]
 KeyBlocks = Callable[[np.ndarray], torch.Tensor]  # query rows (ascending) -> (B, G) keys
@@ -384,13 +386,20 @@ def _block_positions(
     g_cam: torch.Tensor,
     num_buckets: int,
     work: dict[str, torch.Tensor],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every true match's (row, 1-based position): top-k for shallow rows, histogram for deep."""
+    try_topk: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Every true match's (row, 1-based position): top-k for shallow rows, histogram for deep.
+
+    Also returns the fraction of rows the top-k pass covered (0 when it was not tried).
+    """
     num_b, num_g = block.keys.shape
+    if not try_topk:
+        rows, positions = _positions_histogram(block, g_pid, g_cam, num_buckets, work)
+        return rows, positions, 0.0
     k = min(num_g, _TOPK)
     covered, rows, positions = _positions_topk(block, k, g_pid, g_cam)
     if len(covered) == num_b:
-        return rows, positions
+        return rows, positions, 1.0
     deep = torch.ones(num_b, dtype=torch.bool, device=block.keys.device)
     deep[covered] = False
     deep_rows = deep.nonzero(as_tuple=True)[0]
@@ -400,7 +409,7 @@ def _block_positions(
     rows = torch.cat([rows, deep_rows[d_rows]])
     positions = torch.cat([positions, d_positions])
     order = torch.sort(rows, stable=True).indices
-    return rows[order], positions[order]
+    return rows[order], positions[order], len(covered) / num_b
 
 
 def _row_metrics(
@@ -457,6 +466,7 @@ def _evaluate_blocks(
     g_pid = torch.from_numpy(groups.g_pid).to(device)
     g_cam = torch.from_numpy(groups.g_cam).to(device)
     first_all, ap_all, inp_all, rr_all = [], [], [], []
+    try_topk = True
     for block in _row_blocks(valid_rows, num_g):
         length = groups.length[block]
         slot = np.arange(int(length.max()))
@@ -467,13 +477,16 @@ def _evaluate_blocks(
         q_cam = torch.from_numpy(q_camids[block]).to(device)
         same_cam = g_cam[cols] == q_cam[:, None]
         keys = key_blocks(block)
-        rows, positions = _block_positions(
+        rows, positions, coverage = _block_positions(
             _Block(keys, cols, in_group & ~same_cam, in_group & same_cam, q_pid, q_cam),
             g_pid,
             g_cam,
             nb,
             work,
+            try_topk,
         )
+        # Most rows deep (e.g. untrained or random features): skip the top-k pass from now on.
+        try_topk = try_topk and coverage >= _TOPK_MIN_COVERAGE
         first, ap, inp, rr = _row_metrics(rows, positions, len(block))
         first_all.append(first.cpu())
         ap_all.append(ap.cpu())
