@@ -111,3 +111,31 @@ def test_missing_and_unreadable_file(capsys, tmp_path: Path) -> None:
     assert main(["eval", "--features", str(bad)]) == 1
     err = capsys.readouterr().err
     assert str(bad) in err and "readable" in err
+
+
+def test_cuda_without_gpu_is_one_line(capsys, tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    path = tmp_path / "feats.npz"
+    make_file(path)
+    assert main(["eval", "--features", str(path), "--device", "cuda"]) == 1
+    assert "CUDA" in capsys.readouterr().err
+
+
+def test_run_rerank_flag_sets_config(capsys) -> None:
+    args = ["run", "--method", "bot", "--dataset", "synthetic-person", "--preset", "quick"]
+    assert main([*args, "--print-config"]) == 0
+    assert "eval.rerank: false" in capsys.readouterr().out
+    assert main([*args, "--rerank", "--print-config"]) == 0
+    assert "eval.rerank: true" in capsys.readouterr().out
+
+
+def test_rerank_refused_for_score_methods() -> None:
+    from bench.errors import BenchError
+    from bench.protocol import evaluate_labels, get_protocol
+
+    labels = (np.array([1]), np.array([0]), np.array([1, 2]), np.array([1, 1]))
+    with pytest.raises(BenchError, match="re-ranking needs"):
+        evaluate_labels(get_protocol("market"), *labels, similarity=torch.zeros(1, 2), rerank=True)
+    m = evaluate_labels(get_protocol("market"), *labels, similarity=torch.tensor([[0.9, 0.1]]))
+    assert m.mAP == 1.0
