@@ -46,6 +46,7 @@ All of it is torch tensor code: the same functions run on a CUDA device (``devic
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -78,9 +79,14 @@ _MIN_BUCKETS, _MAX_BUCKETS = 64, 16384
 _MAX_BLOCK_BINS = 1 << 22
 # Bit pattern of the float32 2**23: x + 2**23 holds round(x) in its low bits for 0 <= x < 2**23.
 _MAGIC_BITS = 0x4B000000
+# Elements per histogram sub-block: its work buffers stay in cache.
+_SUB_ELEMENTS = 1 << 20
 # Candidates per row for the fast path: rows whose true matches all rank among their _TOPK
 # smallest keys need no histogram.
 _TOPK = 128
+# CPU threads for the per-element passes after the matrix product. They are short and memory-bound;
+# on a shared 2-core machine OpenMP's barriers made two threads 2-7x slower than one (measured).
+_EVAL_THREADS = 1
 # Below this fraction of rows covered by the top-k pass in a block, later blocks skip it.
 _TOPK_MIN_COVERAGE = 0.5
 
@@ -271,7 +277,9 @@ class _Block:
     q_cam: torch.Tensor  # (B,)
 
     def rows(self, index: torch.Tensor) -> _Block:
-        return _Block(*(t.index_select(0, index) for t in dataclasses.astuple(self)))
+        # (not dataclasses.astuple: it deep-copies, and keys may view a whole distmat)
+        fields = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return _Block(*(t.index_select(0, index) for t in fields))
 
 
 def _positions_topk(
@@ -380,6 +388,28 @@ def _positions_histogram(
     return s_row[same_pid], position[same_pid]
 
 
+def _histogram_rows(
+    block: _Block,
+    g_pid: torch.Tensor,
+    g_cam: torch.Tensor,
+    num_buckets: int,
+    work: dict[str, torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_positions_histogram` over sub-blocks of rows small enough to stay in cache."""
+    num_b, num_g = block.keys.shape
+    step = max(1, _SUB_ELEMENTS // max(num_g, 1))
+    if step >= num_b:
+        return _positions_histogram(block, g_pid, g_cam, num_buckets, work)
+    fields = [getattr(block, f.name) for f in dataclasses.fields(block)]
+    rows, positions = [], []
+    for a in range(0, num_b, step):
+        part = _Block(*(t[a : a + step] for t in fields))
+        r, p = _positions_histogram(part, g_pid, g_cam, num_buckets, work)
+        rows.append(r + a)
+        positions.append(p)
+    return torch.cat(rows), torch.cat(positions)
+
+
 def _block_positions(
     block: _Block,
     g_pid: torch.Tensor,
@@ -394,7 +424,7 @@ def _block_positions(
     """
     num_b, num_g = block.keys.shape
     if not try_topk:
-        rows, positions = _positions_histogram(block, g_pid, g_cam, num_buckets, work)
+        rows, positions = _histogram_rows(block, g_pid, g_cam, num_buckets, work)
         return rows, positions, 0.0
     k = min(num_g, _TOPK)
     covered, rows, positions = _positions_topk(block, k, g_pid, g_cam)
@@ -403,9 +433,7 @@ def _block_positions(
     deep = torch.ones(num_b, dtype=torch.bool, device=block.keys.device)
     deep[covered] = False
     deep_rows = deep.nonzero(as_tuple=True)[0]
-    d_rows, d_positions = _positions_histogram(
-        block.rows(deep_rows), g_pid, g_cam, num_buckets, work
-    )
+    d_rows, d_positions = _histogram_rows(block.rows(deep_rows), g_pid, g_cam, num_buckets, work)
     rows = torch.cat([rows, deep_rows[d_rows]])
     positions = torch.cat([positions, d_positions])
     order = torch.sort(rows, stable=True).indices
@@ -477,17 +505,18 @@ def _evaluate_blocks(
         q_cam = torch.from_numpy(q_camids[block]).to(device)
         same_cam = g_cam[cols] == q_cam[:, None]
         keys = key_blocks(block)
-        rows, positions, coverage = _block_positions(
-            _Block(keys, cols, in_group & ~same_cam, in_group & same_cam, q_pid, q_cam),
-            g_pid,
-            g_cam,
-            nb,
-            work,
-            try_topk,
-        )
-        # Most rows deep (e.g. untrained or random features): skip the top-k pass from now on.
-        try_topk = try_topk and coverage >= _TOPK_MIN_COVERAGE
-        first, ap, inp, rr = _row_metrics(rows, positions, len(block))
+        with _threads(_EVAL_THREADS if device.type == "cpu" else None):
+            rows, positions, coverage = _block_positions(
+                _Block(keys, cols, in_group & ~same_cam, in_group & same_cam, q_pid, q_cam),
+                g_pid,
+                g_cam,
+                nb,
+                work,
+                try_topk,
+            )
+            # Most rows deep (e.g. untrained or random features): skip the top-k pass from now on.
+            try_topk = try_topk and coverage >= _TOPK_MIN_COVERAGE
+            first, ap, inp, rr = _row_metrics(rows, positions, len(block))
         first_all.append(first.cpu())
         ap_all.append(ap.cpu())
         inp_all.append(inp.cpu())
@@ -503,6 +532,20 @@ def _evaluate_blocks(
         num_queries=num_q,
         mrr=float(torch.cat(rr_all).mean()),
     )
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Run torch CPU ops on ``n`` threads inside the block (``None``: leave as is)."""
+    if n is None or n == torch.get_num_threads():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _resolve_device(device: torch.device | str | None, default: torch.device) -> torch.device:

@@ -166,6 +166,7 @@ def test_histogram_and_topk_paths_match_reference(
     monkeypatch.setattr(evaluation, "_TOPK", topk)
     monkeypatch.setattr(evaluation, "_MIN_BUCKETS", 4)
     monkeypatch.setattr(evaluation, "_BLOCK_ELEMENTS", 7 * 300)
+    monkeypatch.setattr(evaluation, "_SUB_ELEMENTS", 2 * 300)  # histogram in 2-row pieces
     rng = np.random.default_rng(17 + topk + ties)
     for _ in range(4):
         case = random_case(rng, 30, 300, ties=ties)
