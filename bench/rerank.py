@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 import torch
 
-from bench.evaluation import compute_distance
+from bench.evaluation import _EVAL_THREADS, _threads, compute_distance
 
 __all__ = ["re_ranking", "rerank_features"]
 
@@ -47,12 +47,18 @@ def _square(x: torch.Tensor) -> torch.Tensor:
 
 
 class _Distances:
-    """The ``N x N`` matrix ``[[qq, qg], [qg.T, gg]]`` without concatenating it."""
+    """The ``N x N`` matrix ``[[qq, qg], [qg.T, gg]]`` without concatenating it.
+
+    The reference reads it by columns; transposed copies made once make those rows.
+    """
 
     def __init__(self, qg: torch.Tensor, qq: torch.Tensor, gg: torch.Tensor) -> None:
         self.qg, self.qq, self.gg = qg, qq, gg
         self.num_q, self.num_g = qg.shape
         self.n = self.num_q + self.num_g
+        self.qq_t = qq.T.contiguous()
+        self.qg_t = qg.T.contiguous()
+        self.gg_t = gg.T.contiguous()
 
     def columns(self, start: int, stop: int) -> torch.Tensor:
         """Columns ``start:stop`` of the matrix, as rows ``(stop - start, N)``."""
@@ -60,10 +66,10 @@ class _Distances:
         parts = []
         if start < q:
             a, b = start, min(stop, q)
-            parts.append(torch.cat([self.qq[:, a:b].T, self.qg[a:b, :]], dim=1))
+            parts.append(torch.cat([self.qq_t[a:b], self.qg[a:b]], dim=1))
         if stop > q:
             a, b = max(start, q) - q, stop - q
-            parts.append(torch.cat([self.qg[:, a:b].T, self.gg[:, a:b].T], dim=1))
+            parts.append(torch.cat([self.qg_t[a:b], self.gg_t[a:b]], dim=1))
         return torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]
 
     def at(self, r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -142,15 +148,17 @@ def _re_ranking(
 ) -> torch.Tensor:
     n, num_q = dist.n, dist.num_q
     # 1. Column maxima of A = D**2 and the k1 + 1 nearest neighbours of every row of d.
+    # max(x**2) is the larger square of min(x) and max(x) (squaring is monotone in |x|); the
+    # neighbours of d(i, .) = A[:, i] / max are those of A[:, i] (a positive scale), ties aside.
     col_max = torch.empty(n, dtype=torch.float32, device=device)
-    step = max(1, _ROW_ELEMENTS // n)
-    for s in range(0, n, step):
-        col_max[s : s + step] = _square(dist.columns(s, min(s + step, n))).amax(1)
     k = min(n, max(k1 + 1, k2))
     nbr = torch.empty((n, k), dtype=torch.long, device=device)
+    step = max(1, _ROW_ELEMENTS // n)
     for s in range(0, n, step):
-        d = _square(dist.columns(s, min(s + step, n))) / col_max[s : s + step, None]
-        nbr[s : s + step] = torch.topk(d, k, dim=1, largest=False, sorted=True).indices
+        a = dist.columns(s, min(s + step, n))
+        lo, hi = torch.aminmax(a, dim=1)
+        col_max[s : s + step] = torch.maximum(_square(lo), _square(hi))
+        nbr[s : s + step] = torch.topk(_square(a), k, dim=1, largest=False, sorted=True).indices
     # 2-4. Expanded k-reciprocal sets, Gaussian weights, then local query expansion.
     rows, cols = _expansion_sets(nbr, k1)
     d_rc = _square(dist.at(cols, rows)) / col_max[rows]  # d(i, j) = A[j, i] / max_col(i)
@@ -242,7 +250,8 @@ def re_ranking(
     for name, m in (("q_g_dist", qg), ("q_q_dist", qq), ("g_g_dist", gg)):
         if not bool(torch.isfinite(m).all()):
             raise ValueError(f"{name} contains NaN or infinite values")
-    out = _re_ranking(_Distances(qg, qq, gg), k1, k2, float(lambda_value), dev)
+    with _threads(_EVAL_THREADS if dev.type == "cpu" else None):  # see bench.evaluation
+        out = _re_ranking(_Distances(qg, qq, gg), k1, k2, float(lambda_value), dev)
     return out.cpu().numpy() if as_numpy else out
 
 
