@@ -31,15 +31,18 @@ matches:
 How it is computed (no sort of a gallery row, no dense ``Q x G`` index array). Every metric above
 needs only the positions ``r_t`` of the true matches, and ``r_t - 1`` is the number of kept entries
 that precede match ``t``: entries with a smaller distance, or an equal distance and a smaller
-gallery index. Queries are processed in blocks of rows. Per row, a monotone map sends each
-distance to one of ``NB`` buckets spanning the row's true-match distances (below the first and
-above the last match collapse into two end buckets); one histogram per row counts the entries per
-bucket. An entry in a bucket that holds no true match is ordered against every match by its bucket
-alone (the map is monotone). The few entries that share a bucket with a true match are ordered
-exactly, by ``(distance, gallery index)`` with a stable sort. Removed entries (same pid and camera)
-are subtracted from the counts and left out of the exact set; junk columns are dropped up front.
-The result equals the stable-argsort definition exactly, ties included (the tests check it against
-a brute-force implementation of the definitions, on inputs with many ties).
+gallery index. Queries are processed in blocks of rows (for features: one matrix product a
+block). A row whose true matches all lie among its ``_TOPK`` smallest distances (the usual case
+for a trained model) is settled by ``topk`` and an exact ``(distance, gallery index)`` sort of
+those candidates. Every other row goes through a histogram: a monotone map sends each distance to
+one of ``NB`` buckets spanning the row's true-match distances (below the first and above the last
+match collapse into two end buckets) and one histogram per row counts the entries per bucket. An
+entry in a bucket that holds no true match is ordered against every match by its bucket alone (the
+map is monotone); the few entries that share a bucket with a true match are ordered exactly, by
+``(distance, gallery index)`` with a stable sort. Removed entries (same pid and camera) are
+subtracted from the counts and left out of the exact set; junk columns are dropped up front. The
+result equals the stable-argsort definition exactly, ties included (the tests check it against a
+brute-force implementation of the definitions, on inputs with many ties, through both paths).
 
 All of it is torch tensor code: the same functions run on a CUDA device (``device=``).
 """
