@@ -1,4 +1,4 @@
-"""The ``bench`` command line: ``run``, ``sweep``, ``leaderboard``, ``data``, ``list``.
+"""The ``bench`` command line: ``run``, ``eval``, ``sweep``, ``leaderboard``, ``data``, ``list``.
 
 Every user error (unknown name, bad ``--set``, missing data) ends as one line on stderr and a
 non-zero exit code, never a traceback; ``BENCH_DEBUG=1`` shows the traceback anyway.
@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue from the last epoch checkpoint of the same method, dataset, seed, fold"
         " and config",
     )
+    run.add_argument(
+        "--rerank",
+        action="store_true",
+        help="k-reciprocal re-ranking before evaluation (same as --set eval.rerank=true)",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument(
         "--print-config", action="store_true", help="print the resolved config and exit"
@@ -79,6 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_results_dir(run)
 
     _add_sweep_parser(sub)
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate saved query/gallery features (.npz) without training",
+        description="Evaluate saved features under the Market-1501 rules, as bench run does. "
+        "FILE is an .npz with query_features (Q x D), gallery_features (G x D), query_pids, "
+        "gallery_pids, query_camids, gallery_camids (integers) and optionally metric "
+        "(euclidean, the default, or cosine).",
+    )
+    ev.add_argument("--features", required=True, type=Path, metavar="FILE", help="the .npz file")
+    ev.add_argument(
+        "--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)"
+    )
+    ev.add_argument("--max-rank", type=int, default=50, help="length of the CMC curve (default 50)")
+    ev.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    ev.add_argument(
+        "--json", action="store_true", help="print one JSON object (mAP, mINP, cmc, ...)"
+    )
 
     lb = sub.add_parser(
         "leaderboard", help="tables of mean ± std over seeds/folds from run records"
@@ -257,6 +279,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import RunRequest, prepare_run, run
 
+    if args.rerank:
+        args.sets = [*args.sets, "eval.rerank=true"]
     request = RunRequest(
         method=args.method,
         dataset=args.dataset,
@@ -279,6 +303,57 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(resolved.config, sort_keys=True), end="")
         return 0
     run(request)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from bench.featurefile import load_features
+    from bench.protocol import evaluate_labels, get_protocol
+    from bench.runner import resolve_device
+
+    if args.max_rank < 1:
+        raise BenchError(f"--max-rank must be a positive integer, got {args.max_rank}")
+    device = resolve_device(args.device)
+    f = load_features(args.features)
+    t0 = time.perf_counter()
+    metrics = evaluate_labels(
+        get_protocol("market"),
+        f.query_pids,
+        f.query_camids,
+        f.gallery_pids,
+        f.gallery_camids,
+        query_features=f.query_features,
+        gallery_features=f.gallery_features,
+        metric=f.metric,
+        max_rank=args.max_rank,
+        rerank=args.rerank,
+        device=device,
+    )
+    seconds = time.perf_counter() - t0
+    d = metrics.as_dict()
+    if args.json:
+        out = {k: d[k] for k in ("mAP", "mINP", "MRR", "cmc", "num_valid_queries", "num_queries")}
+        print(json.dumps({**out, "metric": f.metric, "rerank": args.rerank}))
+        return 0
+    from tabulate import tabulate
+
+    row = [100 * d["mAP"], 100 * d["rank1"], 100 * d["rank5"], 100 * d["rank10"]]
+    print(
+        tabulate(
+            [[*row, 100 * d["mINP"], 100 * d["MRR"]]],
+            headers=["mAP", "Rank-1", "Rank-5", "Rank-10", "mINP", "MRR"],
+            tablefmt="github",
+            floatfmt=".2f",
+        )
+    )
+    print(
+        f"{d['num_valid_queries']} of {d['num_queries']} queries valid; {len(f.gallery_pids)} "
+        f"gallery; {f.metric}{' + re-ranking' if args.rerank else ''}; {seconds:.2f} s on {device}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -344,6 +419,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run,
+    "eval": cmd_eval,
     "sweep": cmd_sweep,
     "leaderboard": cmd_leaderboard,
     "data": cmd_data,

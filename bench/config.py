@@ -18,7 +18,7 @@ import yaml
 from bench.errors import ConfigError
 
 HARNESS_DEFAULTS: dict[str, Any] = {
-    "eval": {"metric": "cosine", "batch_size": 128, "max_rank": 50},
+    "eval": {"metric": "cosine", "batch_size": 128, "max_rank": 50, "rerank": False},
     "data": {"workers": 0},
     # What one run asks of a ``bench sweep`` worker (a Ray task's num_cpus/num_gpus). Placement
     # only: left out of the run's identity (``bench.runner.fold_identity``).

@@ -1,4 +1,4 @@
-"""Exact Market-1501-style ranking evaluation: CMC, mAP and mINP.
+"""Exact Market-1501-style ranking evaluation: CMC, mAP, mINP and MRR, blocked and sort-free.
 
 The rules are those of the Market-1501 protocol (Zheng et al. 2015, "Scalable Person
 Re-identification: A Benchmark") as torchreid's and fast-reid's ``eval_market1501`` compute them:
@@ -9,28 +9,49 @@ Re-identification: A Benchmark") as torchreid's and fast-reid's ``eval_market150
 * A query with no true match left after removal is skipped: it counts in ``num_queries`` but not
   in ``num_valid_queries``, and not in any average. No valid query at all is an error.
 
-Ranking sorts each distance row ascending with a *stable* sort (``np.argsort(kind="stable")``),
+Ranking sorts each distance row ascending with a *stable* sort (as ``np.argsort(kind="stable")``),
 so equal distances are broken by gallery order: the earlier gallery entry ranks first. This makes
 the metrics a deterministic function of the inputs, also with ties.
 
-Per valid query, with ``raw`` the boolean true-match vector over the kept entries in ranked order
-and ``num_rel = raw.sum()``:
+Per valid query, with ``raw`` the boolean true-match vector over the kept entries in ranked order,
+``num_rel = raw.sum()`` and ``r_1 < ... < r_m`` the 1-based positions of its ``m = num_rel`` true
+matches:
 
-* CMC: ``cmc[k-1] = 1`` when a true match is among the first ``k`` kept entries. Unlike torchreid
-  (which shrinks ``max_rank`` to the gallery size) the CMC always has length ``max_rank``; when
-  fewer than ``max_rank`` entries are kept, it stays at its last value (1, since a valid query has
-  a match) beyond them.
-* AP: the mean, over the positions ``i`` (0-based) of the true matches, of the precision
-  ``raw[:i+1].sum() / (i+1)``.
+* CMC: ``cmc[k-1] = 1`` when a true match is among the first ``k`` kept entries (``r_1 <= k``).
+  Unlike torchreid (which shrinks ``max_rank`` to the gallery size) the CMC always has length
+  ``max_rank``; when fewer than ``max_rank`` entries are kept, it stays at its last value (1, since
+  a valid query has a match) beyond them. The hit rate HR@K of retrieval papers is ``cmc[K-1]``.
+* AP: the mean, over the true matches, of the precision at their positions, ``(1/m) sum_t t / r_t``.
 * INP (Ye et al. 2021, "Deep Learning for Person Re-identification: A Survey and Outlook"):
-  ``num_rel / R_hard`` with ``R_hard`` the 1-based position of the last (hardest) true match.
+  ``m / r_m``, with ``r_m`` the position of the last (hardest) true match.
+* RR: the reciprocal rank ``1 / r_1`` of the first true match; MRR is its mean.
 
-``mAP``, ``mINP`` and the CMC are means over valid queries.
+``mAP``, ``mINP``, ``MRR`` and the CMC are means over valid queries.
+
+How it is computed (no sort of a gallery row, no dense ``Q x G`` index array). Every metric above
+needs only the positions ``r_t`` of the true matches, and ``r_t - 1`` is the number of kept entries
+that precede match ``t``: entries with a smaller distance, or an equal distance and a smaller
+gallery index. Queries are processed in blocks of rows (for features: one matrix product a
+block). A row whose true matches all lie among its ``_TOPK`` smallest distances (the usual case
+for a trained model) is settled by ``topk`` and an exact ``(distance, gallery index)`` sort of
+those candidates. Every other row goes through a histogram: a monotone map sends each distance to
+one of ``NB`` buckets spanning the row's true-match distances (below the first and above the last
+match collapse into two end buckets) and one histogram per row counts the entries per bucket. An
+entry in a bucket that holds no true match is ordered against every match by its bucket alone (the
+map is monotone); the few entries that share a bucket with a true match are ordered exactly, by
+``(distance, gallery index)`` with a stable sort. Removed entries (same pid and camera) are
+subtracted from the counts and left out of the exact set; junk columns are dropped up front. The
+result equals the stable-argsort definition exactly, ties included (the tests check it against a
+brute-force implementation of the definitions, on inputs with many ties, through both paths).
+
+All of it is torch tensor code: the same functions run on a CUDA device (``device=``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,14 +68,33 @@ __all__ = [
     "compute_distance",
     "evaluate_features",
     "evaluate_rank",
+    "retrieval_metrics",
 ]
 
 METRICS: tuple[str, ...] = ("euclidean", "cosine")
 
-# Elements (query rows x gallery columns) handled per block of ``evaluate_rank``.
-_BLOCK_ELEMENTS = 1 << 21
+# Elements (query rows x gallery columns) handled per block: about 13 bytes each in flight
+# (float32 distances, float32 and int32 work buffers, a bool mask), ~220 MB at the default.
+_BLOCK_ELEMENTS = 1 << 24
+# Histogram buckets per row: about one per 4 gallery entries, within these bounds.
+_MIN_BUCKETS, _MAX_BUCKETS = 64, 16384
+# Bucket indices are formed in float32 above 2**23; rows x buckets per block stays below 2**22.
+_MAX_BLOCK_BINS = 1 << 22
+# Bit pattern of the float32 2**23: x + 2**23 holds round(x) in its low bits for 0 <= x < 2**23.
+_MAGIC_BITS = 0x4B000000
+# Elements per histogram sub-block: its work buffers stay in cache.
+_SUB_ELEMENTS = 1 << 20
+# Candidates per row for the fast path: rows whose true matches all rank among their _TOPK
+# smallest keys need no histogram.
+_TOPK = 128
+# CPU threads for the per-element passes after the matrix product. They are short and memory-bound;
+# on a shared 2-core machine OpenMP's barriers made two threads 2-7x slower than one (measured).
+_EVAL_THREADS = 1
+# Below this fraction of rows covered by the top-k pass in a block, later blocks skip it.
+_TOPK_MIN_COVERAGE = 0.5
 
 ArrayLike = np.ndarray | torch.Tensor | Sequence[Any]
+KeyBlocks = Callable[[np.ndarray], torch.Tensor]  # query rows (ascending) -> (B, G) keys
 
 
 class NoValidQueryError(BenchError, ValueError):
@@ -70,9 +110,10 @@ class RankMetrics:
     mINP: float
     num_valid_queries: int
     num_queries: int
+    mrr: float = float("nan")  # mean reciprocal rank of the first true match
 
     def rank(self, k: int) -> float:
-        """Rank-``k`` accuracy, ``cmc[k-1]``; ``1 <= k <= max_rank``."""
+        """Rank-``k`` accuracy (= hit rate HR@k), ``cmc[k-1]``; ``1 <= k <= max_rank``."""
         if not 1 <= k <= len(self.cmc):
             raise ValueError(f"rank k must be in [1, {len(self.cmc)}] (max_rank), got {k}")
         return float(self.cmc[k - 1])
@@ -89,6 +130,7 @@ class RankMetrics:
         return {
             "mAP": float(self.mAP),
             "mINP": float(self.mINP),
+            "MRR": float(self.mrr),
             "rank1": at(1),
             "rank5": at(5),
             "rank10": at(10),
@@ -109,6 +151,17 @@ def compute_distance(
     ``"cosine"``: ``1 - cos(q, g)`` on L2-normalised rows, in ``[0, 2]`` (an all-zero row has
     distance 1 to everything).
     """
+    _check_features(query, gallery, metric)
+    q = query.detach().float()
+    g = gallery.detach().float()
+    if metric == "cosine":
+        return 1.0 - F.normalize(q, dim=1) @ F.normalize(g, dim=1).T
+    sq = q.pow(2).sum(1, keepdim=True) + g.pow(2).sum(1).unsqueeze(0)
+    sq = torch.addmm(sq, q, g.T, beta=1.0, alpha=-2.0)
+    return sq.clamp_(min=0).sqrt_()
+
+
+def _check_features(query: torch.Tensor, gallery: torch.Tensor, metric: str) -> None:
     if metric not in METRICS:
         raise ValueError(f"unknown distance metric {metric!r}; allowed: {', '.join(METRICS)}")
     for name, x in (("query", query), ("gallery", gallery)):
@@ -120,13 +173,11 @@ def compute_distance(
         raise ValueError(
             f"query and gallery feature sizes differ: {query.shape[1]} vs {gallery.shape[1]}"
         )
-    q = query.detach().float()
-    g = gallery.detach().float()
-    if metric == "cosine":
-        return 1.0 - F.normalize(q, dim=1) @ F.normalize(g, dim=1).T
-    sq = q.pow(2).sum(1, keepdim=True) + g.pow(2).sum(1).unsqueeze(0)
-    sq = torch.addmm(sq, q, g.T, beta=1.0, alpha=-2.0)
-    return sq.clamp_(min=0).sqrt_()
+
+
+# --------------------------------------------------------------------------------------------
+# Labels and the gallery's identity groups
+# --------------------------------------------------------------------------------------------
 
 
 def _as_numpy(x: ArrayLike) -> np.ndarray:
@@ -135,13 +186,417 @@ def _as_numpy(x: ArrayLike) -> np.ndarray:
     return np.asarray(x)
 
 
-def _labels(name: str, x: ArrayLike, n: int, axis_name: str) -> np.ndarray:
+def _labels(name: str, x: ArrayLike, n: int, axis_name: str, of: str = "distmat") -> np.ndarray:
     a = _as_numpy(x)
     if a.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
     if len(a) != n:
-        raise ValueError(f"{name} has {len(a)} entries but distmat has {n} {axis_name}")
-    return a
+        raise ValueError(f"{name} has {len(a)} entries but {of} has {n} {axis_name}")
+    if a.dtype.kind == "f":
+        if not (np.isfinite(a).all() and np.array_equal(a, np.round(a))):
+            raise ValueError(f"{name} must hold integers, got non-integer values")
+    elif a.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integers, got dtype {a.dtype}")
+    return a.astype(np.int64, copy=False)
+
+
+def _check_max_rank(max_rank: int) -> int:
+    if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
+        raise ValueError(f"max_rank must be a positive int, got {max_rank!r}")
+    return int(max_rank)
+
+
+@dataclass
+class _Groups:
+    """The kept gallery columns grouped by pid, and each query's group and true-match count.
+
+    ``order`` lists kept-column positions sorted by (pid, column); query ``i``'s pid occupies
+    ``order[start[i] : start[i] + length[i]]`` (``length`` 0 when the pid is not in the gallery).
+    """
+
+    kept: np.ndarray  # gallery column of each kept position (junk dropped)
+    g_pid: np.ndarray  # pid / camera per kept position
+    g_cam: np.ndarray
+    order: np.ndarray
+    start: np.ndarray  # per query
+    length: np.ndarray  # per query: gallery entries with its pid (true matches + removed)
+    num_pos: np.ndarray  # per query: true matches (same pid, other camera)
+
+
+def _lookup(
+    keys: np.ndarray, a: np.ndarray, b: np.ndarray, queries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(a[i], b[i])`` where ``keys[i] == query`` (``keys`` sorted, unique), else ``(0, 0)``."""
+    if len(keys) == 0:
+        zero = np.zeros(len(queries), dtype=np.int64)
+        return zero, zero
+    at = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    found = keys[at] == queries
+    return np.where(found, a[at], 0), np.where(found, b[at], 0)
+
+
+def _groups(
+    q_pids: np.ndarray,
+    g_pids: np.ndarray,
+    q_camids: np.ndarray,
+    g_camids: np.ndarray,
+    junk_pid: int | None,
+) -> _Groups:
+    kept = np.flatnonzero(g_pids != junk_pid) if junk_pid is not None else np.arange(len(g_pids))
+    g_pid, g_cam = g_pids[kept], g_camids[kept]
+    order = np.lexsort((np.arange(len(g_pid)), g_pid))
+    uniq, first, counts = np.unique(g_pid[order], return_index=True, return_counts=True)
+    start, length = _lookup(uniq, first, counts, q_pids)
+    # Entries sharing the query's pid *and* camera: counted over (pid, camera) pairs.
+    # Entries sharing the query's pid *and* camera, counted per (pid, camera) pair code.
+    _, pid_code = np.unique(np.concatenate([g_pid, q_pids]), return_inverse=True)
+    cams, cam_code = np.unique(np.concatenate([g_cam, q_camids]), return_inverse=True)
+    pair_code = pid_code.astype(np.int64) * len(cams) + cam_code
+    g_code, q_code = pair_code[: len(g_pid)], pair_code[len(g_pid) :]
+    u_pairs, pair_counts = np.unique(g_code, return_counts=True)
+    _, same = _lookup(u_pairs, pair_counts, pair_counts, q_code)
+    return _Groups(kept, g_pid, g_cam, order, start, length, length - same)
+
+
+# --------------------------------------------------------------------------------------------
+# The per-block core: positions of every true match among the kept entries
+# --------------------------------------------------------------------------------------------
+
+
+def _num_buckets(num_g: int) -> int:
+    nb = 1 << max(0, int(num_g // 4 - 1).bit_length())
+    return int(min(max(nb, _MIN_BUCKETS), _MAX_BUCKETS))
+
+
+@dataclass
+class _Block:
+    """One block of query rows: ranking keys and each row's same-pid gallery columns."""
+
+    keys: torch.Tensor  # (B, G) smaller ranks first
+    cols: torch.Tensor  # (B, L) the row's same-pid columns, padded
+    is_pos: torch.Tensor  # (B, L) true match (other camera)
+    is_rem: torch.Tensor  # (B, L) removed (same camera)
+    q_pid: torch.Tensor  # (B,)
+    q_cam: torch.Tensor  # (B,)
+
+    def rows(self, index: torch.Tensor) -> _Block:
+        # (not dataclasses.astuple: it deep-copies, and keys may view a whole distmat)
+        fields = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return _Block(*(t.index_select(0, index) for t in fields))
+
+
+def _positions_topk(
+    block: _Block, k: int, g_pid: torch.Tensor, g_cam: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Match positions of the rows whose true matches all lie among their ``k`` smallest keys.
+
+    Returns ``(covered, rows, positions)``: the covered rows, and for them every true match's
+    row and 1-based position (rows ascending, positions ascending per row). A row is covered when
+    its largest true-match key is strictly below its ``k``-th smallest key, so every entry that
+    precedes a true match is among the ``k`` candidates, which are then ordered exactly by
+    ``(key, column)``.
+    """
+    keys = block.keys
+    num_b, num_g = keys.shape
+    group_keys = keys.gather(1, block.cols)
+    hi = torch.where(block.is_pos, group_keys, -torch.inf).amax(1)
+    values, cols = torch.topk(keys, k, dim=1, largest=False, sorted=True)
+    if k < num_g:
+        covered = (hi < values[:, -1]).nonzero(as_tuple=True)[0]
+        values, cols = values[covered], cols[covered]
+    else:
+        covered = torch.arange(num_b, device=keys.device)
+    # Exact order of the candidates: by column, then stably by key.
+    by_col = torch.sort(cols, dim=1).indices
+    cols, values = cols.gather(1, by_col), values.gather(1, by_col) + 0.0  # -0.0 ties +0.0
+    by_key = torch.sort(values, dim=1, stable=True).indices
+    cols = cols.gather(1, by_key)
+    same_pid = g_pid[cols] == block.q_pid[covered, None]
+    removed = same_pid & (g_cam[cols] == block.q_cam[covered, None])
+    kept_before = (~removed).cumsum(1)
+    rows, slot = (same_pid & ~removed).nonzero(as_tuple=True)
+    return covered, covered[rows], kept_before[rows, slot]
+
+
+def _positions_histogram(
+    block: _Block,
+    g_pid: torch.Tensor,
+    g_cam: torch.Tensor,
+    num_buckets: int,
+    work: dict[str, torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Match positions of every row (any depth), by a per-row bucket histogram.
+
+    Buckets span the row's true-match keys; entries in buckets without a true match are placed
+    by their bucket's count alone, entries sharing a bucket with a true match by an exact
+    ``(key, column)`` sort. Returns ``(rows, positions)`` as :func:`_positions_topk`.
+    """
+    keys = block.keys
+    num_b, num_g = keys.shape
+    device, dtype = keys.device, keys.dtype
+    nbins = num_buckets + 2
+    rows = torch.arange(num_b, device=device)
+
+    group_keys = keys.gather(1, block.cols)
+    # lo/hi over finite true-match keys (an infinite one only makes its end bucket marked).
+    finite_pos = block.is_pos & torch.isfinite(group_keys)
+    lo = torch.where(finite_pos, group_keys, torch.inf).amin(1)
+    hi = torch.where(finite_pos, group_keys, -torch.inf).amax(1)
+    none = ~finite_pos.any(1)
+    lo, hi = lo.masked_fill(none, 0.0), hi.masked_fill(none, 0.0)
+    # x = (key - lo) * scale maps [lo, hi] onto [0, NB - 1]. A floor on the span keeps the scale
+    # finite for a single match (or tied ones); the map is monotone whatever the scale.
+    lo64, hi64 = lo.double(), hi.double()
+    floor = torch.maximum(lo64.abs(), hi64.abs()) * 2.0**-20 + 1e-30
+    scale = ((num_buckets - 1) / torch.maximum(hi64 - lo64, floor)).to(dtype)
+    # bucket = round(clamp(x, -1, NB) + row * nbins + 1) via the float32 magic number 2**23:
+    # adding it rounds to an integer held in the low mantissa bits. Every step is correctly
+    # rounded and monotone, so a smaller bucket means a strictly smaller key.
+    magic = 2.0**23
+    n = num_b * num_g
+    x = work["x"][:n].view(num_b, num_g)
+    if dtype == torch.float32:
+        torch.sub(keys, lo[:, None], out=x)
+        x.mul_(scale[:, None])
+    else:
+        x.copy_((keys - lo[:, None]).mul_(scale[:, None]).clamp_(-1.0, float(num_buckets)))
+    x.clamp_(-1.0, float(num_buckets)).add_((rows * nbins + 1).float()[:, None] + magic)
+    bucket = x.view(torch.int32).sub_(_MAGIC_BITS)
+    flat = bucket.view(-1)
+
+    counts = torch.bincount(flat, minlength=num_b * nbins)
+    group_bucket = bucket.gather(1, block.cols).long()
+    removed = group_bucket[block.is_rem]
+    counts.index_add_(0, removed, torch.full_like(removed, -1))
+    marked = torch.zeros(num_b * nbins, dtype=torch.bool, device=device)
+    marked[group_bucket[block.is_pos]] = True
+    # Kept entries in unmarked buckets strictly below each bucket, per row.
+    unmarked = counts.masked_fill(marked, 0).view(num_b, nbins)
+    below = (unmarked.cumsum(1) - unmarked).view(-1)
+
+    # The exact set: kept entries in marked buckets, sorted by (row, key, column).
+    in_marked = marked.index_select(0, flat).view(num_b, num_g)
+    s_row, s_col = in_marked.nonzero(as_tuple=True)
+    same_pid = g_pid[s_col] == block.q_pid[s_row]
+    kept = ~(same_pid & (g_cam[s_col] == block.q_cam[s_row]))
+    s_row, s_col, same_pid = s_row[kept], s_col[kept], same_pid[kept]
+    s_key = keys[s_row, s_col] + 0.0  # -0.0 -> +0.0: equal distances tie
+    by_key = torch.sort(s_key, stable=True).indices  # nonzero() gave (row, column) order
+    perm = by_key[torch.sort(s_row[by_key], stable=True).indices]
+    s_row, s_col, same_pid = s_row[perm], s_col[perm], same_pid[perm]
+    per_row = torch.bincount(s_row, minlength=num_b)
+    row_start = per_row.cumsum(0) - per_row
+    within = torch.arange(len(s_row), device=device) - row_start[s_row]
+    position = 1 + within + below[bucket[s_row, s_col].long()]
+    return s_row[same_pid], position[same_pid]
+
+
+def _histogram_rows(
+    block: _Block,
+    g_pid: torch.Tensor,
+    g_cam: torch.Tensor,
+    num_buckets: int,
+    work: dict[str, torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_positions_histogram` over sub-blocks of rows small enough to stay in cache."""
+    num_b, num_g = block.keys.shape
+    step = max(1, _SUB_ELEMENTS // max(num_g, 1))
+    if step >= num_b:
+        return _positions_histogram(block, g_pid, g_cam, num_buckets, work)
+    fields = [getattr(block, f.name) for f in dataclasses.fields(block)]
+    rows, positions = [], []
+    for a in range(0, num_b, step):
+        part = _Block(*(t[a : a + step] for t in fields))
+        r, p = _positions_histogram(part, g_pid, g_cam, num_buckets, work)
+        rows.append(r + a)
+        positions.append(p)
+    return torch.cat(rows), torch.cat(positions)
+
+
+def _block_positions(
+    block: _Block,
+    g_pid: torch.Tensor,
+    g_cam: torch.Tensor,
+    num_buckets: int,
+    work: dict[str, torch.Tensor],
+    try_topk: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Every true match's (row, 1-based position): top-k for shallow rows, histogram for deep.
+
+    Also returns the fraction of rows the top-k pass covered (0 when it was not tried).
+    """
+    num_b, num_g = block.keys.shape
+    if not try_topk:
+        rows, positions = _histogram_rows(block, g_pid, g_cam, num_buckets, work)
+        return rows, positions, 0.0
+    k = min(num_g, _TOPK)
+    covered, rows, positions = _positions_topk(block, k, g_pid, g_cam)
+    if len(covered) == num_b:
+        return rows, positions, 1.0
+    deep = torch.ones(num_b, dtype=torch.bool, device=block.keys.device)
+    deep[covered] = False
+    deep_rows = deep.nonzero(as_tuple=True)[0]
+    d_rows, d_positions = _histogram_rows(block.rows(deep_rows), g_pid, g_cam, num_buckets, work)
+    rows = torch.cat([rows, deep_rows[d_rows]])
+    positions = torch.cat([positions, d_positions])
+    order = torch.sort(rows, stable=True).indices
+    return rows[order], positions[order], len(covered) / num_b
+
+
+def _row_metrics(
+    rows: torch.Tensor, positions: torch.Tensor, num_rows: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """First position, AP, INP and reciprocal rank per row from the matches' positions."""
+    m = torch.bincount(rows, minlength=num_rows)
+    if bool((m == 0).any()):
+        raise AssertionError("a row with a true match lost it in the exact set")
+    start = m.cumsum(0) - m
+    t = (torch.arange(len(rows), device=rows.device) - start[rows] + 1).double()
+    pos = positions.double()
+    ap = torch.zeros(num_rows, dtype=torch.float64, device=rows.device)
+    ap.index_add_(0, rows, t / pos)
+    ap /= m
+    first = positions[start]
+    inp = m.double() / pos[start + m - 1]
+    return first, ap, inp, 1.0 / first.double()
+
+
+# --------------------------------------------------------------------------------------------
+# Driving the blocks
+# --------------------------------------------------------------------------------------------
+
+
+def _row_blocks(valid_rows: np.ndarray, num_g: int) -> Iterator[np.ndarray]:
+    nb = _num_buckets(num_g)
+    per_block = max(1, min(_BLOCK_ELEMENTS // max(num_g, 1), _MAX_BLOCK_BINS // (nb + 2)))
+    for i in range(0, len(valid_rows), per_block):
+        yield valid_rows[i : i + per_block]
+
+
+def _evaluate_blocks(
+    key_blocks: KeyBlocks,
+    groups: _Groups,
+    q_pids: np.ndarray,
+    q_camids: np.ndarray,
+    max_rank: int,
+    device: torch.device,
+    key_dtype: torch.dtype,
+) -> RankMetrics:
+    num_q = len(q_pids)
+    num_g = len(groups.kept)
+    valid_rows = np.flatnonzero(groups.num_pos > 0)
+    if len(valid_rows) == 0:
+        raise NoValidQueryError(
+            f"none of the {num_q} queries has a true match in the gallery (same pid, other "
+            "camera, pid != -1); check the query/gallery split"
+        )
+    nb = _num_buckets(num_g)
+    block_rows = next(_row_blocks(valid_rows, num_g)).size
+    work = {"x": torch.empty(block_rows * num_g, dtype=torch.float32, device=device)}
+    order = torch.from_numpy(groups.order).to(device)
+    g_pid = torch.from_numpy(groups.g_pid).to(device)
+    g_cam = torch.from_numpy(groups.g_cam).to(device)
+    first_all, ap_all, inp_all, rr_all = [], [], [], []
+    try_topk = True
+    for block in _row_blocks(valid_rows, num_g):
+        length = groups.length[block]
+        slot = np.arange(int(length.max()))
+        in_group = torch.from_numpy(slot[None, :] < length[:, None]).to(device)
+        index = np.minimum(groups.start[block][:, None] + slot[None, :], len(order) - 1)
+        cols = order[torch.from_numpy(index).to(device)]
+        q_pid = torch.from_numpy(q_pids[block]).to(device)
+        q_cam = torch.from_numpy(q_camids[block]).to(device)
+        same_cam = g_cam[cols] == q_cam[:, None]
+        keys = key_blocks(block)
+        with _threads(_EVAL_THREADS if device.type == "cpu" else None):
+            rows, positions, coverage = _block_positions(
+                _Block(keys, cols, in_group & ~same_cam, in_group & same_cam, q_pid, q_cam),
+                g_pid,
+                g_cam,
+                nb,
+                work,
+                try_topk,
+            )
+            # Most rows deep (e.g. untrained or random features): skip the top-k pass from now on.
+            try_topk = try_topk and coverage >= _TOPK_MIN_COVERAGE
+            first, ap, inp, rr = _row_metrics(rows, positions, len(block))
+        first_all.append(first.cpu())
+        ap_all.append(ap.cpu())
+        inp_all.append(inp.cpu())
+        rr_all.append(rr.cpu())
+    first_hit = torch.cat(first_all).numpy()
+    ranks = np.arange(1, max_rank + 1)
+    cmc = (first_hit[:, None] <= ranks[None, :]).mean(axis=0, dtype=np.float64)
+    return RankMetrics(
+        cmc=cmc,
+        mAP=float(torch.cat(ap_all).mean()),
+        mINP=float(torch.cat(inp_all).mean()),
+        num_valid_queries=len(valid_rows),
+        num_queries=num_q,
+        mrr=float(torch.cat(rr_all).mean()),
+    )
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Run torch CPU ops on ``n`` threads inside the block (``None``: leave as is)."""
+    if n is None or n == torch.get_num_threads():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _resolve_device(device: torch.device | str | None, default: torch.device) -> torch.device:
+    return torch.device(device) if device is not None else default
+
+
+def _as_distmat(distmat: ArrayLike) -> np.ndarray | torch.Tensor:
+    if not isinstance(distmat, torch.Tensor):
+        distmat = np.asarray(distmat)
+    if distmat.ndim != 2:
+        raise ValueError(f"distmat must be 2-D (Q, G), got shape {tuple(distmat.shape)}")
+    return distmat
+
+
+def _check_no_nan(distmat: np.ndarray | torch.Tensor) -> None:
+    if isinstance(distmat, np.ndarray):
+        has_nan = distmat.dtype.kind in "fc" and bool(np.isnan(distmat).any())
+    else:
+        has_nan = distmat.is_floating_point() and bool(torch.isnan(distmat).any())
+    if has_nan:
+        raise ValueError("distmat contains NaN; rankings would be undefined")
+
+
+def _distmat_keys(
+    distmat: np.ndarray | torch.Tensor, kept: np.ndarray, device: torch.device
+) -> tuple[KeyBlocks, torch.dtype]:
+    dist = distmat.detach() if isinstance(distmat, torch.Tensor) else torch.from_numpy(distmat)
+    if dist.dtype in (torch.float16, torch.bfloat16):
+        dtype = torch.float32
+    elif dist.dtype in (torch.float32, torch.float64):
+        dtype = dist.dtype
+    elif dist.dtype == torch.bool or dist.is_complex():
+        raise ValueError(f"distmat must hold real numbers, got dtype {dist.dtype}")
+    else:
+        dtype = torch.float64
+    all_cols = len(kept) == dist.shape[1]
+    kept_t = torch.from_numpy(kept).to(dist.device)
+
+    def keys(rows: np.ndarray) -> torch.Tensor:
+        if rows[-1] - rows[0] + 1 == len(rows):  # contiguous rows: a view, no copy
+            block = dist[int(rows[0]) : int(rows[-1]) + 1]
+        else:
+            block = dist.index_select(0, torch.from_numpy(rows).to(dist.device))
+        if not all_cols:
+            block = block.index_select(1, kept_t)
+        return block.to(device=device, dtype=dtype).contiguous()
+
+    return keys, dtype
 
 
 def evaluate_rank(
@@ -151,68 +606,73 @@ def evaluate_rank(
     q_camids: ArrayLike,
     g_camids: ArrayLike,
     max_rank: int = 50,
+    *,
+    device: torch.device | str | None = None,
 ) -> RankMetrics:
-    """CMC, mAP and mINP under the Market-1501 rules (module docstring) from a distance matrix.
+    """CMC, mAP, mINP and MRR under the Market-1501 rules (module docstring) from distances.
 
-    ``distmat`` is ``(Q, G)``, smaller = more similar; labels are 1-D arrays or tensors.
+    ``distmat`` is ``(Q, G)``, smaller = more similar, finite; labels are 1-D integer arrays or
+    tensors. ``device`` (default: the tensor's, or the CPU) is where the work runs.
     """
-    dist = _as_numpy(distmat)
-    if dist.ndim != 2:
-        raise ValueError(f"distmat must be 2-D (Q, G), got shape {dist.shape}")
-    num_q, num_g = dist.shape
+    distmat = _as_distmat(distmat)
+    num_q, num_g = distmat.shape
     q_pids = _labels("q_pids", q_pids, num_q, "rows")
     q_camids = _labels("q_camids", q_camids, num_q, "rows")
     g_pids = _labels("g_pids", g_pids, num_g, "columns")
     g_camids = _labels("g_camids", g_camids, num_g, "columns")
-    if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
-        raise ValueError(f"max_rank must be a positive int, got {max_rank!r}")
-    max_rank = int(max_rank)
+    max_rank = _check_max_rank(max_rank)
     if num_q == 0:
         raise ValueError("no queries: distmat has 0 rows")
-    if np.isnan(dist).any():
-        raise ValueError("distmat contains NaN; rankings would be undefined")
+    _check_no_nan(distmat)
+    default = distmat.device if isinstance(distmat, torch.Tensor) else torch.device("cpu")
+    device = _resolve_device(device, default)
+    groups = _groups(q_pids, g_pids, q_camids, g_camids, junk_pid=-1)
+    keys, dtype = _distmat_keys(distmat, groups.kept, device)
+    return _evaluate_blocks(keys, groups, q_pids, q_camids, max_rank, device, dtype)
 
-    first_hit = np.empty(num_q, dtype=np.int64)  # 1-based kept position; 0 = no match (skipped)
-    ap = np.zeros(num_q, dtype=np.float64)
-    inp = np.zeros(num_q, dtype=np.float64)
-    g_junk = g_pids == -1
-    block = max(1, _BLOCK_ELEMENTS // max(num_g, 1))
-    for start in range(0, num_q, block):
-        stop = min(start + block, num_q)
-        order = np.argsort(dist[start:stop], axis=1, kind="stable")
-        same_pid = g_pids[order] == q_pids[start:stop, None]
-        same_cam = g_camids[order] == q_camids[start:stop, None]
-        keep = ~((same_pid & same_cam) | g_junk[order])
-        hits = same_pid & keep
-        pos = np.cumsum(keep, axis=1)  # 1-based position among kept entries
-        num_rel = hits.sum(axis=1)
-        valid = num_rel > 0
-        cum_hits = np.cumsum(hits, axis=1)
-        precision_sum = np.where(hits, cum_hits / np.maximum(pos, 1), 0.0).sum(axis=1)
-        hit_pos = np.where(hits, pos, 0)
-        last = hit_pos.max(axis=1)
-        first = np.where(hits, pos, np.iinfo(np.int64).max).min(axis=1)
-        first_hit[start:stop] = np.where(valid, first, 0)
-        rel = np.maximum(num_rel, 1)
-        ap[start:stop] = np.where(valid, precision_sum / rel, 0.0)
-        inp[start:stop] = np.where(valid, num_rel / np.maximum(last, 1), 0.0)
 
-    valid = first_hit > 0
-    num_valid = int(valid.sum())
-    if num_valid == 0:
-        raise NoValidQueryError(
-            f"none of the {num_q} queries has a true match in the gallery (same pid, other "
-            "camera, pid != -1); check the query/gallery split"
-        )
-    ranks = np.arange(1, max_rank + 1)
-    cmc = (first_hit[valid, None] <= ranks[None, :]).mean(axis=0, dtype=np.float64)
-    return RankMetrics(
-        cmc=cmc,
-        mAP=float(ap[valid].mean()),
-        mINP=float(inp[valid].mean()),
-        num_valid_queries=num_valid,
-        num_queries=num_q,
-    )
+def _feature_keys(
+    query: torch.Tensor, gallery: torch.Tensor, metric: str, kept: np.ndarray, device: torch.device
+) -> KeyBlocks:
+    """Ranking keys from features, one block of queries at a time.
+
+    Euclidean: ``||g||^2 - 2 q.g``, the squared distance less the query's own constant ``||q||^2``
+    (the order torchreid and fast-reid rank by, without one addition per entry). Cosine:
+    ``-q.g`` on L2-normalised rows, the order of ``1 - cos``. float32, one matrix product a block.
+    """
+    q = query.detach().to(device=device, dtype=torch.float32)
+    g = gallery.detach().to(device=device, dtype=torch.float32)
+    if len(kept) != g.shape[0]:
+        g = g.index_select(0, torch.from_numpy(kept).to(device))
+    # A NaN or infinite feature makes its row's squared norm NaN or inf; finite norms also bound
+    # every key: |key| <= ||g||^2 + 2 ||q|| ||g|| <= 2 (||q||^2 + ||g||^2).
+    q_sq, g_sq = q.pow(2).sum(1), g.pow(2).sum(1)
+    for name, sq in (("query", q_sq), ("gallery", g_sq)):
+        if len(sq) and not float(sq.max()) * 4 < torch.finfo(torch.float32).max:
+            raise ValueError(
+                f"{name} features contain NaN or infinite values, or are too large for float32"
+            )
+    if metric == "cosine":
+        q = q / q_sq.sqrt().clamp_min(1e-12)[:, None]  # F.normalize, reusing the norms
+        g = g / g_sq.sqrt().clamp_min(1e-12)[:, None]
+        extra = None
+    else:
+        extra = g_sq
+    gt = g.T
+    buffer = torch.empty(0, dtype=torch.float32, device=device)
+
+    def keys(rows: np.ndarray) -> torch.Tensor:
+        nonlocal buffer
+        n = len(rows) * gt.shape[1]
+        if buffer.numel() < n:
+            buffer = torch.empty(n, dtype=torch.float32, device=device)
+        out = buffer[:n].view(len(rows), gt.shape[1])
+        qb = q.index_select(0, torch.from_numpy(rows).to(device))
+        if extra is None:
+            return torch.mm(qb.neg_(), gt, out=out)
+        return torch.addmm(extra, qb, gt, beta=1.0, alpha=-2.0, out=out)
+
+    return keys
 
 
 def evaluate_features(
@@ -224,7 +684,65 @@ def evaluate_features(
     g_camids: ArrayLike,
     metric: str = "euclidean",
     max_rank: int = 50,
+    *,
+    device: torch.device | str | None = None,
 ) -> RankMetrics:
-    """:func:`compute_distance` by ``metric``, then :func:`evaluate_rank`."""
-    distmat = compute_distance(query, gallery, metric)
-    return evaluate_rank(distmat.cpu().numpy(), q_pids, g_pids, q_camids, g_camids, max_rank)
+    """Metrics straight from features, blocked: never a ``Q x G`` matrix in memory.
+
+    Ranks by the squared Euclidean distance or the cosine distance (see :func:`_feature_keys`),
+    the rankings of :func:`compute_distance` then :func:`evaluate_rank` up to float rounding.
+    """
+    _check_features(query, gallery, metric)
+    num_q, num_g = query.shape[0], gallery.shape[0]
+    q_pids = _labels("q_pids", q_pids, num_q, "rows", of="query")
+    q_camids = _labels("q_camids", q_camids, num_q, "rows", of="query")
+    g_pids = _labels("g_pids", g_pids, num_g, "rows", of="gallery")
+    g_camids = _labels("g_camids", g_camids, num_g, "rows", of="gallery")
+    max_rank = _check_max_rank(max_rank)
+    if num_q == 0:
+        raise ValueError("no queries: query has 0 rows")
+    device = _resolve_device(device, query.device)
+    groups = _groups(q_pids, g_pids, q_camids, g_camids, junk_pid=-1)
+    keys = _feature_keys(query, gallery, metric, groups.kept, device)
+    return _evaluate_blocks(keys, groups, q_pids, q_camids, max_rank, device, torch.float32)
+
+
+def retrieval_metrics(
+    distmat: np.ndarray | torch.Tensor,
+    q_labels: ArrayLike,
+    g_labels: ArrayLike,
+    max_rank: int = 10,
+    *,
+    exclude_self: bool = False,
+    device: torch.device | str | None = None,
+) -> RankMetrics:
+    """Retrieval without cameras or junk: Recall@K (= HR@K, ``cmc[K-1]``), MRR, mAP, mINP.
+
+    A gallery entry is relevant to a query when their labels are equal (a text query's class or
+    identity and an image's). Recall@K is the fraction of queries with a relevant entry in the
+    top ``K`` (the "Recall@1" of text-to-image retrieval challenges, the hit rate HR@K of NTSSL's
+    tracklet retrieval); MRR is the mean of ``1 / r_1``; AP and INP as in the module docstring.
+    ``exclude_self`` is for all-vs-all retrieval (query set = gallery set, ``Q == G``): entry
+    ``i`` is left out of query ``i``'s ranking. Queries with no relevant entry are skipped.
+    """
+    distmat = _as_distmat(distmat)
+    num_q, num_g = distmat.shape
+    q_labels = _labels("q_labels", q_labels, num_q, "rows")
+    g_labels = _labels("g_labels", g_labels, num_g, "columns")
+    if exclude_self:
+        if num_q != num_g:
+            raise ValueError(f"exclude_self needs a square distmat, got {num_q} x {num_g}")
+        q_cams = np.arange(num_q, dtype=np.int64)  # same "camera" only for the entry itself
+        g_cams = q_cams
+    else:
+        q_cams = np.zeros(num_q, dtype=np.int64)
+        g_cams = np.ones(num_g, dtype=np.int64)
+    max_rank = _check_max_rank(max_rank)
+    if num_q == 0:
+        raise ValueError("no queries: distmat has 0 rows")
+    _check_no_nan(distmat)
+    default = distmat.device if isinstance(distmat, torch.Tensor) else torch.device("cpu")
+    device = _resolve_device(device, default)
+    groups = _groups(q_labels, g_labels, q_cams, g_cams, junk_pid=None)
+    keys, dtype = _distmat_keys(distmat, groups.kept, device)
+    return _evaluate_blocks(keys, groups, q_labels, q_cams, max_rank, device, dtype)

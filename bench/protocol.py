@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
-from bench.evaluation import RankMetrics, compute_distance, evaluate_rank
+from bench.evaluation import RankMetrics, evaluate_features, evaluate_rank
 from bench.samples import Sample
 
 
@@ -63,33 +63,97 @@ def evaluate(
     similarity: torch.Tensor | None = None,
     metric: str = "cosine",
     max_rank: int = 50,
+    rerank: bool = False,
+    device: torch.device | str | None = None,
 ) -> RankMetrics:
-    """Metrics from features (distance by ``metric``) or from a method's similarity matrix."""
+    """Metrics from features (distance by ``metric``) or from a method's similarity matrix.
+
+    ``rerank``: k-reciprocal re-ranking (:mod:`bench.rerank`, k1=20, k2=6, lambda=0.3) of the
+    feature distances first; it needs features (query-query and gallery-gallery distances).
+    ``bench run`` and ``bench eval`` both come here.
+    """
     q_pids, q_camids = _labels(query)
     g_pids, g_camids = _labels(gallery)
+    return evaluate_labels(
+        protocol,
+        q_pids,
+        q_camids,
+        g_pids,
+        g_camids,
+        query_features=query_features,
+        gallery_features=gallery_features,
+        similarity=similarity,
+        metric=metric,
+        max_rank=max_rank,
+        rerank=rerank,
+        device=device,
+    )
+
+
+def evaluate_labels(
+    protocol: Protocol,
+    q_pids: np.ndarray,
+    q_camids: np.ndarray,
+    g_pids: np.ndarray,
+    g_camids: np.ndarray,
+    *,
+    query_features: torch.Tensor | None = None,
+    gallery_features: torch.Tensor | None = None,
+    similarity: torch.Tensor | None = None,
+    metric: str = "cosine",
+    max_rank: int = 50,
+    rerank: bool = False,
+    device: torch.device | str | None = None,
+) -> RankMetrics:
+    """:func:`evaluate` on label arrays (``bench eval`` on saved features comes here directly)."""
+    query, gallery = range(len(q_pids)), range(len(g_pids))
     if similarity is not None:
         if tuple(similarity.shape) != (len(query), len(gallery)):
             raise BenchError(
                 f"score() returned shape {tuple(similarity.shape)}, expected "
                 f"({len(query)}, {len(gallery)})"
             )
-        distmat = -similarity.detach().float().cpu()
-    elif query_features is not None and gallery_features is not None:
-        for what, feats, samples in (
-            ("query", query_features, query),
-            ("gallery", gallery_features, gallery),
-        ):
-            if feats.ndim != 2 or feats.shape[0] != len(samples):
-                raise BenchError(
-                    f"embed() returned shape {tuple(feats.shape)} for {len(samples)} "
-                    f"{what} samples; expected ({len(samples)}, D)"
-                )
-        distmat = compute_distance(
-            query_features.detach().float().cpu(), gallery_features.detach().float().cpu(), metric
+        if rerank:
+            raise BenchError(
+                "re-ranking needs query-query and gallery-gallery distances, which a method that "
+                "answers score() does not give; drop eval.rerank"
+            )
+        return evaluate_rank(
+            -similarity.detach().float(),
+            q_pids,
+            g_pids,
+            q_camids,
+            g_camids,
+            max_rank=max_rank,
+            device=device,
         )
-    else:
+    if query_features is None or gallery_features is None:
         raise ValueError("evaluate() needs query/gallery features or a similarity matrix")
-    return evaluate_rank(distmat.numpy(), q_pids, g_pids, q_camids, g_camids, max_rank=max_rank)
+    for what, feats, samples in (
+        ("query", query_features, query),
+        ("gallery", gallery_features, gallery),
+    ):
+        if feats.ndim != 2 or feats.shape[0] != len(samples):
+            raise BenchError(
+                f"embed() returned shape {tuple(feats.shape)} for {len(samples)} "
+                f"{what} samples; expected ({len(samples)}, D)"
+            )
+    if rerank:
+        from bench.rerank import rerank_features
+
+        distmat = rerank_features(query_features, gallery_features, metric, device=device)
+        return evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=max_rank)
+    return evaluate_features(
+        query_features,
+        gallery_features,
+        q_pids,
+        g_pids,
+        q_camids,
+        g_camids,
+        metric=metric,
+        max_rank=max_rank,
+        device=device,
+    )
 
 
 #: ``protocol.level`` values: rank frames, or clips (temporal mean pooling of frame features).

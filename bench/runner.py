@@ -338,6 +338,8 @@ def _run_fold(
         **represented,
         metric=str(config["eval.metric"]),
         max_rank=int(config["eval.max_rank"]),
+        rerank=bool(config["eval.rerank"]),
+        device=device,
     )
     t3 = time.perf_counter()
     now = datetime.now(timezone.utc)

@@ -35,6 +35,7 @@ def render() -> str:
             ["--help"],
             ["run", "--help"],
             ["sweep", "--help"],
+            ["eval", "--help"],
             ["leaderboard", "--help"],
             ["list", "--help"],
         )

@@ -30,11 +30,11 @@ def reference(
     q_camids: list[int],
     g_camids: list[int],
     max_rank: int,
-) -> tuple[list[float], float, float, int]:
-    """(cmc, mAP, mINP, num_valid) by loops: rank, drop ignored entries, score the kept list."""
+) -> tuple[list[float], float, float, int, float]:
+    """(cmc, mAP, mINP, num_valid, MRR) by loops: rank, drop ignored entries, score the rest."""
     num_g = len(g_pids)
     cmc_sum = [0.0] * max_rank
-    ap_sum = inp_sum = 0.0
+    ap_sum = inp_sum = rr_sum = 0.0
     num_valid = 0
     for i in range(len(q_pids)):
         row = [float(x) for x in distmat[i]]
@@ -60,6 +60,7 @@ def reference(
         last = max(pos for pos, hit in enumerate(hits, start=1) if hit)
         inp_sum += num_rel / last
         first = min(pos for pos, hit in enumerate(hits, start=1) if hit)
+        rr_sum += 1 / first
         for k in range(1, max_rank + 1):
             if first <= k:
                 cmc_sum[k - 1] += 1
@@ -70,6 +71,7 @@ def reference(
         ap_sum / num_valid,
         inp_sum / num_valid,
         num_valid,
+        rr_sum / num_valid,
     )
 
 
@@ -97,7 +99,7 @@ def assert_matches_reference(
     g_camids: np.ndarray,
     max_rank: int,
 ) -> RankMetrics:
-    cmc, m_ap, m_inp, num_valid = reference(
+    cmc, m_ap, m_inp, num_valid, mrr = reference(
         distmat, q_pids.tolist(), g_pids.tolist(), q_camids.tolist(), g_camids.tolist(), max_rank
     )
     got = evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=max_rank)
@@ -106,6 +108,7 @@ def assert_matches_reference(
     np.testing.assert_allclose(got.cmc, cmc, rtol=0, atol=1e-9)
     assert got.mAP == pytest.approx(m_ap, abs=1e-9)
     assert got.mINP == pytest.approx(m_inp, abs=1e-9)
+    assert got.mrr == pytest.approx(mrr, abs=1e-9)
     assert got.num_valid_queries == num_valid
     assert got.num_queries == len(q_pids)
     return got
@@ -151,6 +154,73 @@ def test_blocked_evaluation_equals_one_block(monkeypatch: pytest.MonkeyPatch) ->
     np.testing.assert_array_equal(blocked.cmc, whole.cmc)
     assert blocked.mAP == whole.mAP and blocked.mINP == whole.mINP
     assert_matches_reference(*case, 20)
+
+
+@pytest.mark.parametrize("topk", [1, 3, 10_000])
+@pytest.mark.parametrize("ties", [False, True])
+def test_histogram_and_topk_paths_match_reference(
+    monkeypatch: pytest.MonkeyPatch, topk: int, ties: bool
+) -> None:
+    # _TOPK = 1 or 3 sends (almost) every row through the histogram path, 10_000 none; few
+    # buckets put many entries in the exact set, many ties put true matches in shared buckets.
+    monkeypatch.setattr(evaluation, "_TOPK", topk)
+    monkeypatch.setattr(evaluation, "_MIN_BUCKETS", 4)
+    monkeypatch.setattr(evaluation, "_BLOCK_ELEMENTS", 7 * 300)
+    monkeypatch.setattr(evaluation, "_SUB_ELEMENTS", 2 * 300)  # histogram in 2-row pieces
+    rng = np.random.default_rng(17 + topk + ties)
+    for _ in range(4):
+        case = random_case(rng, 30, 300, ties=ties)
+        assert_matches_reference(*case, 50)
+
+
+def test_histogram_path_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    original = evaluation._positions_histogram
+
+    def spy(block, *args):
+        calls.append(block.keys.shape[0])
+        return original(block, *args)
+
+    monkeypatch.setattr(evaluation, "_positions_histogram", spy)
+    monkeypatch.setattr(evaluation, "_TOPK", 2)
+    case = random_case(np.random.default_rng(2), 20, 100, ties=False)
+    assert_matches_reference(*case, 10)
+    assert sum(calls) > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.float16])
+def test_distmat_dtypes(dtype: type) -> None:
+    rng = np.random.default_rng(4)
+    distmat, *labels = random_case(rng, 15, 90, ties=True)  # small integers: exact in any dtype
+    assert_matches_reference(distmat.astype(dtype), *labels, 20)
+
+
+@pytest.mark.parametrize("topk", [1, 128])
+def test_scaled_and_shifted_distances_rank_the_same(
+    monkeypatch: pytest.MonkeyPatch, topk: int
+) -> None:
+    # Huge, tiny and negative distances (similarities negated): the bucket map must stay exact.
+    monkeypatch.setattr(evaluation, "_TOPK", topk)
+    rng = np.random.default_rng(8)
+    distmat, *labels = random_case(rng, 20, 150, ties=True)
+    want = evaluate_rank(distmat, *labels)
+    for scale, shift in ((1e30, 0.0), (1e-30, 0.0), (1.0, -1e6), (-1.0, 0.0)):
+        d = distmat * scale + shift if scale > 0 else -(distmat.max() - distmat)
+        got = evaluate_rank(d, *labels)
+        assert got.mAP == want.mAP and got.mINP == want.mINP
+        np.testing.assert_array_equal(got.cmc, want.cmc)
+
+
+@pytest.mark.parametrize("topk", [1, 128])
+def test_signed_zero_and_infinity(monkeypatch: pytest.MonkeyPatch, topk: int) -> None:
+    # -0.0 ties +0.0 (gallery order decides); +-inf are ordinary extreme distances.
+    monkeypatch.setattr(evaluation, "_TOPK", topk)
+    g_pids, g_cams = [2, 1, 3, 1, 1], [1, 1, 1, 1, 1]
+    m = one_query([0.0, -0.0, -np.inf, np.inf, 5.0], g_pids, g_cams)
+    # Ranked: g2 (-inf, pid 3), g0 (0, pid 2), g1 (-0, hit at 3), g4 (5, hit at 4), g3 (inf, 5).
+    assert m.mAP == pytest.approx((1 / 3 + 2 / 4 + 3 / 5) / 3)
+    assert m.mINP == pytest.approx(3 / 5)
+    assert m.mrr == pytest.approx(1 / 3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,7 +362,12 @@ def test_torch_inputs_equal_numpy_inputs() -> None:
 
 def test_rank_metrics_accessors_and_json() -> None:
     m = RankMetrics(
-        cmc=np.linspace(0.5, 1.0, 12), mAP=0.4, mINP=0.2, num_valid_queries=3, num_queries=4
+        cmc=np.linspace(0.5, 1.0, 12),
+        mAP=0.4,
+        mINP=0.2,
+        num_valid_queries=3,
+        num_queries=4,
+        mrr=0.6,
     )
     assert m.rank(1) == 0.5 and m.rank(12) == 1.0
     with pytest.raises(ValueError):
@@ -303,6 +378,7 @@ def test_rank_metrics_accessors_and_json() -> None:
     assert set(d) == {
         "mAP",
         "mINP",
+        "MRR",
         "rank1",
         "rank5",
         "rank10",
@@ -310,7 +386,7 @@ def test_rank_metrics_accessors_and_json() -> None:
         "num_valid_queries",
         "num_queries",
     }
-    assert d["rank5"] == m.cmc[4] and d["rank10"] == m.cmc[9]
+    assert d["rank5"] == m.cmc[4] and d["rank10"] == m.cmc[9] and d["MRR"] == 0.6
     assert all(type(v) is float for v in (d["mAP"], d["mINP"], d["rank1"], *d["cmc"]))
     assert type(d["num_valid_queries"]) is int and type(d["num_queries"]) is int
     assert json.loads(json.dumps(d)) == d
