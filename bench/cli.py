@@ -92,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument(
         "--out", type=Path, default=None, help="output file (default DIR/leaderboard.EXT)"
     )
+    lb.add_argument(
+        "--with-reported",
+        nargs="?",
+        const=Path("results/reported"),
+        default=None,
+        type=Path,
+        metavar="RDIR",
+        help="add the numbers papers report (YAML in RDIR, default results/reported) as "
+        "'(reported)' rows: not averaged with measured runs, not ranked",
+    )
 
     ls = sub.add_parser("list", help="list registered methods or datasets")
     ls.add_argument(
@@ -135,7 +145,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.leaderboard import write_leaderboard
 
     path, text = write_leaderboard(
-        args.results_dir, dataset=args.dataset, fmt=args.fmt, out=args.out
+        args.results_dir,
+        dataset=args.dataset,
+        fmt=args.fmt,
+        out=args.out,
+        reported_dir=args.with_reported,
     )
     print(text)
     print(f"written to {path}", file=sys.stderr)
