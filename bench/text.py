@@ -30,24 +30,39 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 def train_wordpiece_tokenizer(
     texts: Iterable[str], vocab_size: int = 1000, lowercase: bool = True
 ) -> PreTrainedTokenizerFast:
-    """A BERT-style WordPiece tokenizer trained on ``texts`` (BERT's normaliser and
-    pre-tokeniser, ``[CLS] text [SEP]``), wrapped in ``PreTrainedTokenizerFast``.
+    """A BERT-style WordPiece tokenizer for ``texts`` (BERT's normaliser and pre-tokeniser,
+    ``[CLS] text [SEP]``), wrapped in ``PreTrainedTokenizerFast``.
 
-    Deterministic: the distinct texts are fed in sorted order.
+    The vocabulary is built deterministically: the special tokens, every character seen (alone
+    and as a ``##`` continuation, so no word is ever ``[UNK]``), then whole words by descending
+    frequency (ties by spelling) up to ``vocab_size``. WordPiece's greedy longest match then
+    keeps known words whole and spells unseen ones in pieces. (``tokenizers``'
+    ``WordPieceTrainer`` breaks ties differently in every process, so runs would not repeat.)
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
     corpus = sorted({t for t in texts if t})
     if not corpus:
-        raise BenchError("cannot train a tokenizer: the training split has no texts")
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        raise BenchError("cannot build a tokenizer: the training split has no texts")
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: dict[str, int] = {}
+    for text in corpus:
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
+            counts[word] = counts.get(word, 0) + 1
+    chars = sorted({ch for word in counts for ch in word})
+    vocab = list(SPECIAL_TOKENS) + chars + [f"##{ch}" for ch in chars]
+    if vocab_size < len(vocab):
+        raise BenchError(
+            f"text.vocab_size {vocab_size} is too small: the texts need {len(vocab)} tokens "
+            "for their characters alone"
+        )
+    words = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))
+    vocab += words[: vocab_size - len(vocab)]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), min_frequency=1
-    )
-    tok.train_from_iterator(corpus, trainer)
     _add_cls_sep(tok)
     return wrap_tokenizer(tok)
 

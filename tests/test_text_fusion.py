@@ -43,6 +43,16 @@ def test_wordpiece_tokenizer_trained_on_texts(tokenizer):
     assert again(TEXTS[1])["input_ids"] == tokenizer(TEXTS[1])["input_ids"]
     other = tokenizer(TEXTS[1])["input_ids"]
     assert other != ids
+    unseen = tokenizer.convert_ids_to_tokens(tokenizer("Corals polyp")["input_ids"])
+    assert "[UNK]" not in unseen and "c" in unseen  # an unseen word spelled in pieces
+
+
+def test_tokenizer_is_deterministic():
+    """The same texts give the same vocabulary and ids every time (runs must repeat)."""
+    many = [f"{t} variant {i}" for i in range(20) for t in TEXTS]
+    first = tokenizer_to_json(train_wordpiece_tokenizer(many, vocab_size=90))
+    for _ in range(3):
+        assert tokenizer_to_json(train_wordpiece_tokenizer(list(reversed(many)), 90)) == first
 
 
 def test_text_encoder_shapes_and_padding(tokenizer):
