@@ -552,8 +552,9 @@ class DMCL(Method):
         params = [p for p in net.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(params, lr=c["optim.lr"], weight_decay=c["optim.weight_decay"])
         scaler = grad_scaler(self.device, c["train.amp"])
-        batch_size = c["sampler.p"] * c["sampler.k"]
-        for epoch in self.ctx.epochs(c["train.epochs"], model=net, optimizer=optimizer):
+        for epoch in self.ctx.epochs(
+            c["train.epochs"], model=net, optimizer=optimizer, scaler=scaler
+        ):
             sampler.set_epoch(epoch)
             net.train()
             total = correct = seen = 0.0
@@ -573,9 +574,7 @@ class DMCL(Method):
                 total += loss.item() * len(pids)
                 correct += (logits.argmax(1) == pids).sum().item()
                 seen += len(pids)
-            self.ctx.log_epoch(
-                epoch, loss=total / max(seen, 1), acc=correct / max(seen, 1), batch=batch_size
-            )
+            self.ctx.log_epoch(epoch, loss=total / max(seen, 1), acc=correct / max(seen, 1))
 
     # -- representations ---------------------------------------------------------------------
 

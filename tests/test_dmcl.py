@@ -176,7 +176,7 @@ def test_state_round_trip_keeps_tokenizer_and_features(built):
 
 
 def test_quick_training_beats_untrained():
-    """DMCL quick, briefly trained on one fold, must clearly beat its untrained network."""
+    """DMCL quick, trained 6 epochs on one fold, must clearly beat its untrained network."""
     spec = get_method("dmcl")
     data_cls = get_dataset("synthetic-polyp")
     config, _ = resolve_config(spec, [data_cls], "quick", ["train.epochs=6"])
@@ -198,4 +198,4 @@ def test_quick_training_beats_untrained():
     trained.fit(splits.train)
     after = mAP(trained)
     print(f"mAP untrained {before:.3f} -> trained {after:.3f}")
-    assert after > before + 0.1, (before, after)
+    assert after > before + 0.15, (before, after)
