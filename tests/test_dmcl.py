@@ -199,3 +199,45 @@ def test_quick_training_beats_untrained():
     after = mAP(trained)
     print(f"mAP untrained {before:.3f} -> trained {after:.3f}")
     assert after > before + 0.15, (before, after)
+
+
+def test_released_preset_with_local_bert_folder(tmp_path):
+    """The released wiring end to end at a tiny size: a BERT loaded from a local folder, frozen
+    and cached per text, padding to max_length attended, Linear+BN+Dropout image projection,
+    multi-similarity-mined triplet, query-conditioned score()."""
+    from bench.text import build_bert, train_wordpiece_tokenizer
+
+    data_cls = get_dataset("synthetic-polyp")
+    probe, _ = resolve_config(get_method("dmcl"), [data_cls], "quick", TINY)
+    splits = data_cls(None, probe).load("fold0")
+    tokenizer = train_wordpiece_tokenizer([s.text for s in splits.train], 300)
+    folder = tmp_path / "bert"
+    build_bert(len(tokenizer), 32, 1, 2, 64, max_positions=64).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    sets = [
+        "synthetic.identities=24",
+        "model.pretrained=none",
+        "model.depth=18",
+        "model.width=8",
+        f"text.pretrained={folder}",
+        "text.max_length=40",
+        "fusion.width=32",
+        "fusion.ffn=64",
+        "input.height=32",
+        "input.width=32",
+        "sampler.p=4",
+        "train.epochs=1",
+    ]
+    config, _ = resolve_config(get_method("dmcl"), [data_cls], "released", sets)
+    assert config["loss.triplet"] == "ms-margin" and config["fusion.mask_padding"] is False
+    seed_everything(0)
+    method = get_method("dmcl").family(config, RunContext(show_progress=False))
+    method.fit(splits.train)
+    net = method.net
+    assert method.answers == "score"
+    assert not any(p.requires_grad for p in net.text_encoder.parameters())
+    assert len(net.text_cache) == len({s.text for s in splits.train})
+    assert isinstance(net.image_proj[1], torch.nn.BatchNorm1d)
+    scores = method.score(splits.query[:5], splits.gallery[:9])
+    assert scores.shape == (5, 9) and torch.isfinite(scores).all()
+    assert float(scores.abs().max()) <= 1.0 + 1e-5  # cosine similarities
