@@ -117,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument(
         "--out", type=Path, default=None, help="output file (default DIR/leaderboard.EXT)"
     )
+    lb.add_argument(
+        "--with-reported",
+        nargs="?",
+        const=Path("results/reported"),
+        default=None,
+        type=Path,
+        metavar="RDIR",
+        help="add the numbers papers report (YAML in RDIR, default results/reported) as "
+        "'(reported)' rows: not averaged with measured runs, not ranked",
+    )
 
     data = sub.add_parser("data", help="check a dataset root, or say where to get a dataset")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -361,7 +371,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.leaderboard import write_leaderboard
 
     path, text = write_leaderboard(
-        args.results_dir, dataset=args.dataset, fmt=args.fmt, out=args.out
+        args.results_dir,
+        dataset=args.dataset,
+        fmt=args.fmt,
+        out=args.out,
+        reported_dir=args.with_reported,
     )
     print(text)
     print(f"written to {path}", file=sys.stderr)

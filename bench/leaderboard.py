@@ -13,8 +13,12 @@ Conventions (tests pin them):
   distinct value is underlined. A column with a single distinct value is bold only.
 * A run trained on another dataset (``train_dataset`` != ``dataset``, cross-domain) is its own
   row, labelled ``method [train: X]``; it is never averaged with in-domain runs.
-* Records with ``"reported": true`` (numbers copied from a paper, ``"source"`` citing it) form
-  their own row labelled ``method (reported)`` and take part in the ranking.
+* Records with ``"reported": true`` (numbers copied from a paper, ``"source"`` citing it; see
+  :mod:`bench.reported` and ``--with-reported``) form their own row labelled ``method
+  (reported)``, listed after the measured rows of their dataset. They are never averaged with
+  measured runs and never ranked: bold/underline mark the best measured means only, since a
+  paper's numbers come from its own protocol (e.g. test-fold model selection). A Markdown table
+  with reported rows ends with a footnote naming their sources.
 """
 
 from __future__ import annotations
@@ -123,8 +127,8 @@ def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(
-        ["dataset", "protocol", "mAP_mean", "method", "train_dataset", "reported"],
-        ascending=[True, True, False, True, True, True],
+        ["dataset", "protocol", "reported", "mAP_mean", "method", "train_dataset", "preset"],
+        ascending=[True, True, True, False, True, True, True],
         na_position="last",
         kind="stable",
     ).reset_index(drop=True)
@@ -202,7 +206,10 @@ def _dataset_table(df: pd.DataFrame, fmt: str, with_counts: bool) -> str:
     if with_counts:
         headers.append("n")
         colalign.append("right")
-    column_marks = {m: rank_marks(df[f"{m}_mean"]) for m in METRIC_COLUMNS}
+    measured = ~df["reported"].astype(bool)
+    column_marks = {
+        m: rank_marks(df[f"{m}_mean"].where(measured, math.nan)) for m in METRIC_COLUMNS
+    }
     rows = []
     for i, (_, row) in enumerate(df.iterrows()):
         cells = [esc(_label(row)), esc(row["preset"] or "-")]
@@ -216,6 +223,16 @@ def _dataset_table(df: pd.DataFrame, fmt: str, with_counts: bool) -> str:
     return tabulate(
         rows, headers=headers, tablefmt=tablefmt, colalign=colalign, disable_numparse=True
     )
+
+
+def _reported_footnote(group: pd.DataFrame) -> str:
+    """Markdown lines naming the sources of a dataset's reported rows (empty if none)."""
+    sources = sorted({str(s) for s in group.loc[group["reported"].astype(bool), "source"] if s})
+    if not sources:
+        return ""
+    lines = ["", "(reported): copied from the paper, not measured here and not ranked."]
+    lines += [f"- {_md_escape(s)}" for s in sources]
+    return "\n".join(lines) + "\n"
 
 
 def _check_format(fmt: str) -> None:
@@ -249,7 +266,7 @@ def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
         table = _dataset_table(group.reset_index(drop=True), fmt, with_counts)
         title = str(dataset) if protocols[dataset] == 1 else f"{dataset} ({protocol})"
         if fmt == "md":
-            parts.append(f"## {title}\n\n{table}\n")
+            parts.append(f"## {title}\n\n{table}\n{_reported_footnote(group)}")
         else:
             parts.append(
                 f"% {title}\n\\begin{{table}}[t]\n\\centering\n"
@@ -260,17 +277,27 @@ def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
 
 
 def write_leaderboard(
-    results_dir: Path, dataset: str | None = None, fmt: str = "md", out: Path | None = None
+    results_dir: Path,
+    dataset: str | None = None,
+    fmt: str = "md",
+    out: Path | None = None,
+    reported_dir: Path | None = None,
 ) -> tuple[Path, str]:
     """Read the records under ``results_dir``, render them, write the table atomically.
 
-    The default ``out`` is ``results_dir / "leaderboard.<ext>"`` (md, csv, tex). Returns the
-    path written and the text. BenchError for an unknown format, no records, or a ``dataset``
-    that has no records (the message lists those that have).
+    The default ``out`` is ``results_dir / "leaderboard.<ext>"`` (md, csv, tex). With
+    ``reported_dir``, the papers' numbers in that folder (:func:`bench.reported.load_reported`)
+    are added as ``(reported)`` rows. Returns the path written and the text. BenchError for an
+    unknown format, no records, or a ``dataset`` that has no records (the message lists those
+    that have).
     """
     _check_format(fmt)
     results_dir = Path(results_dir)
     records = read_records(results_dir)
+    if reported_dir is not None:
+        from bench.reported import load_reported
+
+        records += load_reported(Path(reported_dir))
     if not records:
         raise BenchError(
             f"no run records found under {runs_dir(results_dir)}; make one with "

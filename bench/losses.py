@@ -1,4 +1,5 @@
-"""ReID losses: label-smoothed cross entropy and the batch-hard triplet loss (BoT, DMCL)."""
+"""ReID losses: label-smoothed cross entropy, the batch-hard triplet loss (BoT, DMCL Eq. 6) and the
+margin triplet over multi-similarity-mined pairs (DMCL's released code)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ def batch_hard_triplet(
     pids: torch.Tensor,
     margin: float | None = 0.3,
     normalize: bool = False,
+    squared: bool = False,
 ) -> BatchHardTriplet:
     """Batch-hard triplet loss (Hermans et al. 2017, Eq. 5) with the mined distances.
 
@@ -70,7 +72,8 @@ def batch_hard_triplet(
     ranking form); ``None``: the soft margin softplus(d_ap - d_an) = log(1 + exp(d_ap - d_an))
     (Hermans et al. 2017; DMCL Eq. 6). Averaged over anchors with at least one positive and one
     negative; with none such, a zero that is still connected to ``features``' graph.
-    ``normalize`` L2-normalizes the features first.
+    ``normalize`` L2-normalizes the features first; ``squared`` mines and compares squared
+    Euclidean distances, as DMCL's Eq. 6 writes them (||x_a - x_p||^2 - ||x_a - x_n||^2).
     """
     if features.dim() != 2 or pids.dim() != 1 or features.size(0) != pids.size(0):
         raise ValueError(
@@ -79,7 +82,7 @@ def batch_hard_triplet(
         )
     if normalize:
         features = F.normalize(features, p=2, dim=1)
-    dist = pairwise_distance(features)
+    dist = pairwise_distance(features, squared=squared)
     pids = pids.to(features.device)
     same = pids.unsqueeze(0) == pids.unsqueeze(1)
     eye = torch.eye(len(pids), dtype=torch.bool, device=features.device)
@@ -101,21 +104,101 @@ def batch_hard_triplet_loss(
     pids: torch.Tensor,
     margin: float | None = 0.3,
     normalize: bool = False,
+    squared: bool = False,
 ) -> torch.Tensor:
     """The loss of :func:`batch_hard_triplet`."""
-    return batch_hard_triplet(features, pids, margin, normalize).loss
+    return batch_hard_triplet(features, pids, margin, normalize, squared).loss
 
 
 class TripletLoss(nn.Module):
     """:func:`batch_hard_triplet_loss` as a module; ``margin=None`` selects the soft margin."""
 
-    def __init__(self, margin: float | None = 0.3, normalize: bool = False) -> None:
+    def __init__(
+        self, margin: float | None = 0.3, normalize: bool = False, squared: bool = False
+    ) -> None:
         super().__init__()
         self.margin = margin
         self.normalize = normalize
+        self.squared = squared
 
     def forward(self, features: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:
-        return batch_hard_triplet_loss(features, pids, self.margin, self.normalize)
+        return batch_hard_triplet_loss(features, pids, self.margin, self.normalize, self.squared)
 
     def extra_repr(self) -> str:
-        return f"margin={self.margin}, normalize={self.normalize}"
+        return f"margin={self.margin}, normalize={self.normalize}, squared={self.squared}"
+
+
+class MinedPairs(NamedTuple):
+    """Boolean (N, N) masks of the mined positive and negative pairs (row = anchor)."""
+
+    positive: torch.Tensor
+    negative: torch.Tensor
+
+
+def multi_similarity_pairs(
+    features: torch.Tensor, pids: torch.Tensor, epsilon: float = 0.1
+) -> MinedPairs:
+    """Multi-similarity pair mining (Wang et al. 2019, "Multi-Similarity Loss", Eq. 3-4), on
+    cosine similarity, as pytorch-metric-learning's ``MultiSimilarityMiner`` (DMCL's released
+    code uses it with its defaults).
+
+    A negative pair (a, n) is kept when S_an > min_p S_ap - epsilon, a positive pair (a, p) when
+    S_ap < max_n S_an + epsilon (self-pairs excluded). Anchors with no positive or no negative
+    keep no pairs. Mining runs without gradient.
+    """
+    with torch.no_grad():
+        x = F.normalize(features.detach().float(), p=2, dim=1)
+        sim = x @ x.t()
+        pids = pids.to(features.device)
+        same = pids.unsqueeze(0) == pids.unsqueeze(1)
+        eye = torch.eye(len(pids), dtype=torch.bool, device=features.device)
+        pos, neg = same & ~eye, ~same
+        min_pos = sim.masked_fill(~pos, float("inf")).min(dim=1, keepdim=True).values
+        max_neg = sim.masked_fill(~neg, float("-inf")).max(dim=1, keepdim=True).values
+        hard_neg = neg & (sim > min_pos - epsilon)
+        hard_pos = pos & (sim < max_neg + epsilon)
+    return MinedPairs(hard_pos, hard_neg)
+
+
+def mined_triplet_loss(
+    features: torch.Tensor,
+    pids: torch.Tensor,
+    margin: float = 0.3,
+    epsilon: float = 0.1,
+) -> torch.Tensor:
+    """Margin triplet loss over the triplets formed by multi-similarity-mined pairs: every
+    (a, p, n) with (a, p) a mined positive and (a, n) a mined negative pair of the same anchor;
+    relu(d_ap - d_an + margin) on L2-normalised features (Euclidean), averaged over the triplets
+    whose loss is positive. This is pytorch-metric-learning's ``TripletMarginLoss(margin)`` with
+    its default distance and reducer fed by ``MultiSimilarityMiner()``: DMCL's released loss.
+    With no such triplet, a zero still connected to ``features``' graph.
+    """
+    if features.dim() != 2 or pids.dim() != 1 or features.size(0) != pids.size(0):
+        raise ValueError(
+            f"expected features (N, D) and pids (N,), got {tuple(features.shape)} and "
+            f"{tuple(pids.shape)}"
+        )
+    mined = multi_similarity_pairs(features, pids, epsilon)
+    dist = pairwise_distance(F.normalize(features, p=2, dim=1))
+    # (a, p, n) for every anchor a: d_ap[:, :, None] - d_an[:, None, :], masked to mined pairs.
+    valid = mined.positive.unsqueeze(2) & mined.negative.unsqueeze(1)
+    losses = F.relu(dist.unsqueeze(2) - dist.unsqueeze(1) + margin)[valid]
+    positive = losses > 0
+    if not positive.any():
+        return features.sum() * 0.0
+    return losses[positive].mean()
+
+
+class MultiSimilarityTripletLoss(nn.Module):
+    """:func:`mined_triplet_loss` as a module (DMCL's released code: margin 0.3, epsilon 0.1)."""
+
+    def __init__(self, margin: float = 0.3, epsilon: float = 0.1) -> None:
+        super().__init__()
+        self.margin = margin
+        self.epsilon = epsilon
+
+    def forward(self, features: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:
+        return mined_triplet_loss(features, pids, self.margin, self.epsilon)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, epsilon={self.epsilon}"

@@ -246,10 +246,15 @@ def test_latex_marks_and_escapes() -> None:
 def test_reported_rows() -> None:
     records = [rec("bot", mAP=0.5), rec("bot", mAP=0.7, reported=True, source="Luo et al. 2019")]
     df = summarize(records)
-    assert len(df) == 2 and df.iloc[0]["source"] == "Luo et al. 2019"
-    rows = {r["Method"]: r for r in parse_md(render(df))["ds"]}
-    assert rows["bot (reported)"]["mAP"] == "**70.0**"
-    assert rows["bot"]["mAP"] == "<u>50.0</u>"
+    assert len(df) == 2 and df.iloc[1]["source"] == "Luo et al. 2019"
+    text = render(df)
+    table = parse_md(text)["ds"]
+    rows = {r["Method"]: r for r in table}
+    # reported rows come last, unmarked; the ranking is among measured rows only
+    assert [r["Method"] for r in table] == ["bot", "bot (reported)"]
+    assert rows["bot (reported)"]["mAP"] == "70.0"
+    assert rows["bot"]["mAP"] == "**50.0**"
+    assert "- Luo et al. 2019" in text and "not ranked" in text
 
 
 def test_render_unknown_format() -> None:

@@ -10,9 +10,12 @@ import torch.nn.functional as F
 
 from bench.losses import (
     CrossEntropyLabelSmooth,
+    MultiSimilarityTripletLoss,
     TripletLoss,
     batch_hard_triplet,
     batch_hard_triplet_loss,
+    mined_triplet_loss,
+    multi_similarity_pairs,
     pairwise_distance,
 )
 
@@ -118,3 +121,78 @@ def test_single_identity_gives_zero_with_grad(margin):
     assert torch.equal(feats.grad, torch.zeros(4, 8))
     res = batch_hard_triplet(feats.detach(), torch.tensor([5, 5, 5, 5]))
     assert res.d_ap.numel() == 0 and res.d_an.numel() == 0
+
+
+# --- DMCL: squared soft-margin triplet (Eq. 6) and multi-similarity-mined margin triplet --------
+
+
+def _brute_soft_margin_squared(x: torch.Tensor, pids: list[int]) -> float:
+    """Eq. 6 of DMCL on the hardest positive/negative per anchor, squared distances, loops."""
+    total, count = 0.0, 0
+    for a in range(len(pids)):
+        d = [float(((x[a] - x[j]) ** 2).sum()) for j in range(len(pids))]
+        pos = [d[j] for j in range(len(pids)) if j != a and pids[j] == pids[a]]
+        neg = [d[j] for j in range(len(pids)) if pids[j] != pids[a]]
+        if pos and neg:
+            total += math.log1p(math.exp(max(pos) - min(neg)))
+            count += 1
+    return total / count
+
+
+def test_soft_margin_squared_matches_eq6_brute_force():
+    torch.manual_seed(3)
+    x, pids = torch.randn(8, 5) * 0.5, [0, 0, 1, 1, 2, 2, 2, 3]
+    got = batch_hard_triplet_loss(x, torch.tensor(pids), margin=None, squared=True)
+    assert got.item() == pytest.approx(_brute_soft_margin_squared(x, pids), rel=1e-5)
+    plain = batch_hard_triplet_loss(x, torch.tensor(pids), margin=None, squared=False)
+    assert plain.item() != pytest.approx(got.item(), rel=1e-3)  # the option changes the loss
+
+
+def _brute_ms_triplet(x: torch.Tensor, pids: list[int], margin: float, eps: float) -> float:
+    """pytorch-metric-learning's MultiSimilarityMiner + TripletMarginLoss, written as loops."""
+    n = len(pids)
+    xn = F.normalize(x, dim=1)
+    s = [[float(xn[i] @ xn[j]) for j in range(n)] for i in range(n)]
+    d = [[float((xn[i] - xn[j]).norm()) for j in range(n)] for i in range(n)]
+    losses = []
+    for a in range(n):
+        pos = [j for j in range(n) if j != a and pids[j] == pids[a]]
+        neg = [j for j in range(n) if pids[j] != pids[a]]
+        if not pos or not neg:
+            continue
+        hard_neg = [j for j in neg if s[a][j] > min(s[a][p] for p in pos) - eps]
+        hard_pos = [j for j in pos if s[a][j] < max(s[a][q] for q in neg) + eps]
+        for p in hard_pos:
+            for q in hard_neg:
+                losses.append(max(0.0, d[a][p] - d[a][q] + margin))
+    nonzero = [v for v in losses if v > 0]
+    return sum(nonzero) / len(nonzero) if nonzero else 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_multi_similarity_triplet_matches_brute_force(seed):
+    torch.manual_seed(seed)
+    pids = [0, 0, 0, 1, 1, 2, 2, 2, 3, 3]
+    x = torch.randn(len(pids), 6)
+    got = mined_triplet_loss(x, torch.tensor(pids), margin=0.3, epsilon=0.1)
+    assert got.item() == pytest.approx(_brute_ms_triplet(x, pids, 0.3, 0.1), rel=1e-5, abs=1e-7)
+    assert MultiSimilarityTripletLoss(0.3, 0.1)(x, torch.tensor(pids)).item() == pytest.approx(
+        got.item()
+    )
+
+
+def test_multi_similarity_mining_keeps_only_hard_pairs():
+    # anchor 0: positive 1 is close, positive 2 far; negative 3 near the far positive, 4 far away
+    x = torch.tensor([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.1, 1.0], [-1.0, 0.0]])
+    pids = torch.tensor([0, 0, 0, 1, 2])
+    mined = multi_similarity_pairs(x, pids, epsilon=0.1)
+    assert mined.negative[0].tolist() == [False, False, False, True, False]
+    assert mined.positive[0].tolist() == [False, False, True, False, False]
+
+
+def test_mined_triplet_zero_when_well_separated_and_keeps_graph():
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.01], [-1.0, 0.0], [-1.0, 0.01]], requires_grad=True)
+    loss = mined_triplet_loss(x, torch.tensor([0, 0, 1, 1]))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert x.grad is not None

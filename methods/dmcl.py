@@ -1,0 +1,646 @@
+"""DMCL: Xiang et al., "Learning Collaborative Knowledge with Multimodal Representation for Polyp
+Re-Identification" (Deep Multimodal Collaborative Learning; code: github.com/JeremyXSC/DMCL).
+
+Mechanism (paper Sec. 3.2-3.3):
+
+* image encoder: ResNet-50 (ImageNet), global average pool, a linear projection 2048 -> fusion
+  width: the image token I;
+* text encoder: BERT (bert-base-uncased), one feature per token: T_1..T_n (Eq. 1);
+* fusion: the sequence P = [I, T_1..T_n] (Eq. 2) with positional encoding through self-attention
+  layers (Eq. 3, head dimension d = 32); the output at the image position, I_c (Eq. 4), is the
+  test feature and feeds an identity classifier;
+* loss: L_total = L_triplet + L_ID (Eq. 7): cross-entropy (Eq. 5) plus the soft-margin triplet
+  on squared distances (Eq. 6), batch-hard, in PK batches of 16 polyps x 4 images;
+* the query is fused with its own text at test time; cosine similarity.
+
+Presets. ``paper`` (the default) follows the text: fusion width 768 with 24 heads of 32, ImageNet
+ResNet-50, bert-base-uncased fine-tuned end to end, 224x224, flip and pad-crop, PK 16x4 = 64,
+Adam, 180 epochs, the soft-margin triplet, each gallery image fused with its own text. Where the
+paper is silent it takes the released code's choice (4 post-norm fusion layers, FFN 2x width,
+ReLU, last stride 2); its "Adam with a weight decay co-efficient of 1e-5 and 1e-7" is read as
+learning rate 1e-5 and weight decay 1e-7. ``released`` follows the public code where it differs
+from the text (notes/seed-code-facts.md): 512-wide fusion, 4 layers, 4 heads of 128, FFN 1024,
+bias-free projections, LayerNorms without weights, padding to 291 tokens with no attention mask,
+image projection Linear + BatchNorm + Dropout(0.5), frozen BERT, Adam 5e-6 without weight decay,
+50 epochs, margin-0.3 triplet over multi-similarity-mined pairs, and each gallery image fused
+with the QUERY's text (``dmcl.gallery_text=query``, the ``score`` API). ``quick`` is for the CPU:
+a ResNet-18 of base width 16 at 64x64, a 2-layer BERT of width 64 built from a
+config with a WordPiece tokenizer trained on the training split's texts, fusion width 64 (2 heads
+of 32), Adam 1e-3, 15 epochs (about 30 s a fold on one CPU thread).
+
+Gallery text (``--set dmcl.gallery_text=``): ``own`` fuses every image, query or gallery, with
+its own text and answers through ``embed``; ``query`` fuses each gallery image with the query's
+text (the released code) and answers through ``score``: queries are grouped by distinct text, the
+gallery's image tokens are computed once (the image token does not depend on the text) and fused
+with each distinct query text in batches.
+
+Ablations (paper Table 3; its header is "Pre-training | Text data | Image data"). Read with the
+Sec. 4.4 text ("testing whether text modality or image modality matters"; Fig. 6 compares the
+"CNN-based training method without text information"), each row removes a modality from the
+collaborative (fusion) learning. Each variant changes exactly one config key of ``dmcl``:
+
+* ``dmcl-no-text`` (w/o text; text x, image v): ``dmcl.text=false``: the fusion encoder sees
+  [I] alone; no text is read; the output does not depend on the text.
+* ``dmcl-no-image`` (w/o image; text v, image x): ``dmcl.image=false``: the image token is
+  replaced by a learned constant token, so I_c is a text-only feature read at position 0. With
+  ``gallery_text=query`` every gallery item then gets the query's own feature (chance ranking):
+  the released test protocol has no meaning without images.
+* ``dmcl-baseline`` (text x, image x: neither modality goes through collaborative learning):
+  ``dmcl.fusion=false``: no fusion encoder; the projected image token I is the feature, trained
+  with the same losses. Text can only enter through the fusion, so it is unused.
+
+The table's header also admits another reading, "which encoders start from pretrained
+weights" (baseline: neither ImageNet nor BERT weights; w/o image: BERT only; w/o text: ImageNet
+only). That reading is a config change, not a variant: ``--set model.pretrained=none`` and/or
+``--set text.pretrained=none`` with ``--preset paper``.
+
+Model selection: the last epoch. (The released code keeps the epoch with the best mAP on the test
+fold; we never look at test data.) Efficiency: with a frozen text encoder (``text.frozen``) the
+token features are computed once per distinct text and cached; a batch encodes only its distinct
+texts; the last fusion layer computes position 0 only; float16 autocast and channels-last on CUDA
+(``train.amp``), no-ops on the CPU.
+
+Deviations: batches are PK-sampled in every preset (the released code shuffles 24 frames with two
+augmented views each; ``released`` uses PK 12x4 = 48 images, the same batch size); mining for the
+paper's soft-margin triplet is batch-hard (the paper names PK batches, not the mining); key-padding
+masks in ``paper``/``quick`` (the paper says nothing; the released code attends to padding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.amp import autocast, channels_last, grad_scaler, to_device_images
+from bench.backbones import build_resnet, resolve_imagenet_weights
+from bench.errors import BenchError, ConfigError
+from bench.fusion import FusionEncoder
+from bench.imagedata import image_loader
+from bench.losses import CrossEntropyLabelSmooth, MultiSimilarityTripletLoss, TripletLoss
+from bench.method import Method
+from bench.registry import Variant, register_method
+from bench.samplers import PKSampler
+from bench.samples import Sample
+from bench.text import (
+    TextEncoder,
+    TextFeatureCache,
+    build_bert,
+    load_pretrained_bert,
+    resolve_bert,
+    tokenizer_from_json,
+    tokenizer_to_json,
+    train_wordpiece_tokenizer,
+)
+from bench.transforms import build_test_transform, build_train_transform
+
+TRIPLETS = ("soft-margin", "ms-margin")
+
+
+class DMCLNet(nn.Module):
+    """Image encoder -> I; text encoder -> T_1..T_n; fusion of [I, T] -> I_c; classifier.
+
+    ``use_image=False`` replaces I by a learned constant token; ``use_text=False`` fuses [I]
+    alone; ``use_fusion=False`` returns I itself (no fusion encoder, no text).
+    """
+
+    def __init__(
+        self, c: Mapping[str, Any], num_classes: int, text_encoder: TextEncoder | None
+    ) -> None:
+        super().__init__()
+        d = int(c["fusion.width"])
+        self.use_image, self.use_fusion = bool(c["dmcl.image"]), bool(c["dmcl.fusion"])
+        self.use_text = bool(c["dmcl.text"]) and self.use_fusion
+        self.mask_padding = bool(c["fusion.mask_padding"])
+        self.width = d
+        if self.use_image:
+            self.backbone = build_resnet(
+                c["model.depth"], c["model.width"], c["model.last_stride"], c["model.pretrained"]
+            )
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            proj: list[nn.Module] = [nn.Linear(self.backbone.out_channels, d)]
+            if c["model.proj_bn"]:
+                proj.append(nn.BatchNorm1d(d))
+            if c["model.proj_dropout"] > 0:
+                proj.append(nn.Dropout(c["model.proj_dropout"]))
+            self.image_proj = nn.Sequential(*proj)
+        else:
+            self.image_slot = nn.Parameter(torch.randn(d) * 0.02)
+        self.text_encoder: TextEncoder | None = None
+        self.text_cache: TextFeatureCache | None = None
+        self.text_frozen = bool(c["text.frozen"])
+        if self.use_text:
+            if text_encoder is None:
+                raise ValueError("DMCLNet with text needs a text encoder")
+            self.text_encoder = text_encoder
+            tw = text_encoder.width
+            self.text_proj = nn.Linear(tw, d) if tw != d else nn.Identity()
+            if self.text_frozen:
+                text_encoder.requires_grad_(False)
+                self.text_cache = TextFeatureCache(text_encoder)
+        if self.use_fusion:
+            self.fusion = FusionEncoder(
+                d,
+                c["fusion.layers"],
+                c["fusion.heads"],
+                c["fusion.ffn"],
+                dropout=c["fusion.dropout"],
+                norm_first=c["fusion.norm_first"],
+                bias=c["fusion.bias"],
+                norm_affine=c["fusion.norm_affine"],
+                max_length=int(c["text.max_length"]) + 1,
+            )
+        self.classifier = nn.Linear(d, num_classes)
+
+    def train(self, mode: bool = True) -> DMCLNet:
+        super().train(mode)
+        if self.text_encoder is not None and self.text_frozen:
+            self.text_encoder.eval()  # a frozen encoder never uses dropout
+        return self
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True, assign: bool = False):
+        if self.text_cache is not None:
+            self.text_cache.clear()
+        return super().load_state_dict(state, strict=strict, assign=assign)
+
+    def image_tokens(self, images: torch.Tensor | None, batch: int | None = None) -> torch.Tensor:
+        """(B, 3, H, W) images -> (B, d) image tokens I (the learned slot without images)."""
+        if not self.use_image:
+            if batch is None:
+                raise ValueError("image_tokens() without images needs the batch size")
+            return self.image_slot.unsqueeze(0).expand(batch, -1)
+        if images is None:
+            raise ValueError("this DMCL network needs images")
+        return self.image_proj(self.pool(self.backbone(images)).flatten(1))
+
+    def text_tokens(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Texts -> (B, n, d) projected token features T and a (B, n) mask of real tokens.
+
+        Only the distinct texts are encoded (from the cache when the encoder is frozen)."""
+        assert self.text_encoder is not None
+        unique = sorted(set(texts))
+        where = {t: i for i, t in enumerate(unique)}
+        if self.text_cache is not None:
+            feats, mask = self.text_cache.lookup(unique)
+            feats = feats.to(self.classifier.weight.device)
+            mask = mask.to(feats.device)
+        else:
+            feats, mask = self.text_encoder(unique)
+        index = torch.tensor([where[t] for t in texts], device=feats.device)
+        return self.text_proj(feats)[index], mask[index]
+
+    def fuse(
+        self,
+        image_tok: torch.Tensor,
+        text_tok: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """I (B, d) and T (B, n, d) -> I_c (B, d): the fusion output at the image position."""
+        if not self.use_fusion:
+            return image_tok
+        if text_tok is None:
+            return self.fusion(image_tok.unsqueeze(1), first_only=True)
+        seq = torch.cat([image_tok.unsqueeze(1).to(text_tok.dtype), text_tok], dim=1)
+        mask = None
+        if self.mask_padding and text_mask is not None:
+            first = torch.ones_like(text_mask[:, :1])
+            mask = torch.cat([first, text_mask], dim=1)
+        return self.fusion(seq, mask, first_only=True)
+
+    def forward(
+        self, images: torch.Tensor | None, texts: Sequence[str] | None, batch: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (I_c (B, d), identity logits (B, classes))."""
+        image_tok = self.image_tokens(images, batch)
+        if self.use_text:
+            if texts is None:
+                raise ValueError("this DMCL network needs texts")
+            feat = self.fuse(image_tok, *self.text_tokens(texts))
+        else:
+            feat = self.fuse(image_tok)
+        return feat, self.classifier(feat)
+
+
+def _pairs_chunks(num_texts: int, num_gallery: int, chunk: int):
+    """(text index, gallery slice) runs covering every (text, gallery) pair, ``chunk`` per step."""
+    total = num_texts * num_gallery
+    for start in range(0, total, chunk):
+        stop = min(start + chunk, total)
+        runs = []
+        p = start
+        while p < stop:
+            u, g0 = divmod(p, num_gallery)
+            g1 = min(num_gallery, g0 + (stop - p))
+            runs.append((u, g0, g1))
+            p += g1 - g0
+        yield runs
+
+
+@torch.no_grad()
+def score_from_tokens(
+    net: DMCLNet,
+    query_tokens: torch.Tensor,
+    query_texts: Sequence[str],
+    gallery_tokens: torch.Tensor,
+    batch: int = 1024,
+) -> torch.Tensor:
+    """Query-conditioned similarities (Q, G): cos(I_c(q, t_q), I_c(g, t_q)) (released code).
+
+    Batched: queries are grouped by distinct text; each distinct text's token features are
+    computed once; (text, gallery) pairs are fused ``batch`` at a time from the gallery's image
+    tokens, which do not depend on the text and are computed once by the caller.
+    """
+    device = gallery_tokens.device
+    unique = sorted(set(query_texts))
+    text_tok, text_mask = net.text_tokens(unique)
+    where = {t: i for i, t in enumerate(unique)}
+    q_text = torch.tensor([where[t] for t in query_texts], device=device)
+    query_feats = F.normalize(net.fuse(query_tokens, text_tok[q_text], text_mask[q_text]), dim=1)
+    members = [torch.nonzero(q_text == u).flatten() for u in range(len(unique))]
+    scores = torch.empty(len(query_texts), len(gallery_tokens), device=device)
+    for runs in _pairs_chunks(len(unique), len(gallery_tokens), batch):
+        t_idx = torch.cat(
+            [torch.full((g1 - g0,), u, device=device, dtype=torch.long) for u, g0, g1 in runs]
+        )
+        g_tok = torch.cat([gallery_tokens[g0:g1] for _, g0, g1 in runs])
+        fused = F.normalize(net.fuse(g_tok, text_tok[t_idx], text_mask[t_idx]), dim=1).float()
+        offset = 0
+        for u, g0, g1 in runs:
+            rows = members[u]
+            part = fused[offset : offset + g1 - g0]
+            scores[rows, g0:g1] = query_feats[rows].float() @ part.t()
+            offset += g1 - g0
+    return scores
+
+
+@torch.no_grad()
+def naive_score(
+    net: DMCLNet,
+    query_images: torch.Tensor,
+    query_texts: Sequence[str],
+    gallery_images: torch.Tensor,
+    batch: int = 1024,
+) -> torch.Tensor:
+    """Reference for :func:`score_from_tokens`: one pass per query, as a direct reading of the
+    released test loop: encode the query's text, encode every gallery image, fuse, compare.
+    Nothing is shared between queries (no text cache, no reuse of gallery image tokens)."""
+    rows = []
+    for i, text in enumerate(query_texts):
+        encoder = net.text_encoder
+        assert encoder is not None
+        feats, mask = encoder([text])
+        t_tok = net.text_proj(feats)
+        q = net.fuse(net.image_tokens(query_images[i : i + 1]), t_tok, mask)
+        row = []
+        for s in range(0, len(gallery_images), batch):
+            g_tok = net.image_tokens(gallery_images[s : s + batch])
+            n = len(g_tok)
+            g = net.fuse(g_tok, t_tok.expand(n, -1, -1), mask.expand(n, -1))
+            row.append(F.normalize(g, dim=1) @ F.normalize(q, dim=1).t())
+        rows.append(torch.cat(row).flatten())
+    return torch.stack(rows)
+
+
+@register_method
+class DMCL(Method):
+    """DMCL (Xiang et al.): ResNet image token + BERT text tokens, self-attention fusion, I_c."""
+
+    name = "dmcl"
+    description = (
+        "DMCL (Xiang et al.): ResNet-50 image token + BERT tokens -> self-attention fusion; "
+        "ID + soft-margin triplet"
+    )
+    modalities = frozenset({"image", "text"})
+    default_config = {
+        "model": {
+            "depth": 50,
+            "width": 64,
+            "last_stride": 2,
+            "pretrained": "imagenet",
+            "proj_bn": False,
+            "proj_dropout": 0.0,
+        },
+        "text": {
+            "pretrained": "bert-base-uncased",
+            "frozen": False,
+            "max_length": 64,
+            "pad_to_max": False,
+            "vocab_size": 1000,
+            "hidden": 128,
+            "layers": 2,
+            "heads": 2,
+            "intermediate": 512,
+        },
+        "fusion": {
+            "width": 768,
+            "layers": 4,
+            "heads": 24,
+            "ffn": 1536,
+            "dropout": 0.1,
+            "norm_first": False,
+            "bias": True,
+            "norm_affine": True,
+            "mask_padding": True,
+        },
+        "dmcl": {
+            "image": True,
+            "text": True,
+            "fusion": True,
+            "gallery_text": "own",
+            "score_batch": 1024,
+        },
+        "input": {"height": 224, "width": 224, "flip": 0.5, "pad": 10},
+        "sampler": {"p": 16, "k": 4},
+        "optim": {"lr": 1e-5, "weight_decay": 1e-7},
+        "loss": {"triplet": "soft-margin", "margin": 0.3, "ms_epsilon": 0.1, "label_smooth": 0.0},
+        "train": {"epochs": 180, "amp": True},
+        "eval": {"metric": "cosine"},
+    }
+    config_choices = {
+        "model.depth": (18, 34, 50, 101),
+        "model.last_stride": (1, 2),
+        "dmcl.gallery_text": ("own", "query"),
+        "loss.triplet": TRIPLETS,
+    }
+    presets = {
+        "paper": {},
+        "released": {
+            "model": {"proj_bn": True, "proj_dropout": 0.5},
+            "text": {"frozen": True, "max_length": 291, "pad_to_max": True},
+            "fusion": {
+                "width": 512,
+                "heads": 4,
+                "ffn": 1024,
+                "bias": False,
+                "norm_affine": False,
+                "mask_padding": False,
+            },
+            "dmcl": {"gallery_text": "query"},
+            "sampler": {"p": 12, "k": 4},
+            "optim": {"lr": 5e-6, "weight_decay": 0.0},
+            "loss": {"triplet": "ms-margin"},
+            "train": {"epochs": 50},
+        },
+        "quick": {
+            "model": {"depth": 18, "width": 16, "pretrained": "none"},
+            "text": {
+                "pretrained": "none",
+                "max_length": 48,
+                "vocab_size": 400,
+                "hidden": 64,
+                "layers": 2,
+                "heads": 2,
+                "intermediate": 128,
+            },
+            "fusion": {"width": 64, "layers": 2, "heads": 2, "ffn": 128},
+            "input": {"height": 64, "width": 64, "pad": 4},
+            "optim": {"lr": 1e-3, "weight_decay": 5e-4},
+            "train": {"epochs": 15},
+        },
+    }
+    default_preset = "paper"
+    variants = {
+        "dmcl-no-text": Variant(
+            "DMCL w/o text (Table 3): the fusion sees the image token alone",
+            {"dmcl": {"text": False}},
+            frozenset({"image"}),
+        ),
+        "dmcl-no-image": Variant(
+            "DMCL w/o image (Table 3): a learned constant token replaces the image token",
+            {"dmcl": {"image": False}},
+            frozenset({"text"}),
+        ),
+        "dmcl-baseline": Variant(
+            "DMCL baseline (Table 3): no fusion encoder, no text; the image token is the feature",
+            {"dmcl": {"fusion": False}},
+            frozenset({"image"}),
+        ),
+    }
+
+    def __init__(self, config: Mapping[str, Any], ctx: Any) -> None:
+        super().__init__(config, ctx)
+        self.net: DMCLNet | None = None
+        self.num_classes = 0
+        self.tokenizer_json: str | None = None
+
+    # -- configuration ----------------------------------------------------------------------
+
+    @classmethod
+    def preflight(cls, config: Mapping[str, Any]) -> None:
+        """Stop before training when named weights are not on disk; check combinations."""
+        if not config["dmcl.image"] and not config["dmcl.fusion"]:
+            raise ConfigError(
+                "dmcl.image=false needs dmcl.fusion=true (without both there is no input)"
+            )
+        if not config["dmcl.image"] and not config["dmcl.text"]:
+            raise ConfigError("dmcl.image=false and dmcl.text=false leave DMCL without input")
+        fw, heads = config["fusion.width"], config["fusion.heads"]
+        if fw % heads:
+            raise ConfigError(f"fusion.width {fw} is not divisible by fusion.heads {heads}")
+        if config["dmcl.image"]:
+            resolve_imagenet_weights(config["model.depth"], config["model.pretrained"])
+        if cls._uses_text(config) and str(config["text.pretrained"]).lower() != "none":
+            resolve_bert(config["text.pretrained"])
+
+    @staticmethod
+    def _uses_text(config: Mapping[str, Any]) -> bool:
+        return bool(config["dmcl.text"]) and bool(config["dmcl.fusion"])
+
+    @property
+    def answers(self) -> str:
+        """``score`` when each gallery image is fused with the query's text, else ``embed``."""
+        if self._uses_text(self.config) and self.config["dmcl.gallery_text"] == "query":
+            return "score"
+        return "embed"
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _text_encoder(self, train: Sequence[Sample] | None) -> TextEncoder | None:
+        c = self.config
+        if not self._uses_text(c):
+            return None
+        pretrained = str(c["text.pretrained"]).strip()
+        if pretrained.lower() == "none":
+            if self.tokenizer_json is None:
+                assert train is not None
+                tokenizer = train_wordpiece_tokenizer(
+                    [s.text for s in train if s.text], vocab_size=c["text.vocab_size"]
+                )
+                self.tokenizer_json = tokenizer_to_json(tokenizer)
+            tokenizer = tokenizer_from_json(self.tokenizer_json)
+            bert = build_bert(
+                len(tokenizer),
+                c["text.hidden"],
+                c["text.layers"],
+                c["text.heads"],
+                c["text.intermediate"],
+                max_positions=max(64, c["text.max_length"]),
+            )
+        else:
+            bert, tokenizer = load_pretrained_bert(resolve_bert(pretrained))
+            if c["text.max_length"] > bert.config.max_position_embeddings:
+                raise ConfigError(
+                    f"text.max_length {c['text.max_length']} exceeds the BERT's "
+                    f"{bert.config.max_position_embeddings} positions"
+                )
+        return TextEncoder(bert, tokenizer, c["text.max_length"], c["text.pad_to_max"])
+
+    def build(self, num_classes: int, train: Sequence[Sample] | None = None) -> DMCLNet:
+        """Create the network for ``num_classes`` identities (untrained). Without a pretrained
+        BERT the tokenizer is trained on ``train``'s texts (the training split only)."""
+        self.num_classes = num_classes
+        net = DMCLNet(self.config, num_classes, self._text_encoder(train)).to(self.device)
+        if net.use_image:
+            channels_last(net.backbone, self.device)
+        self.net = net
+        return net
+
+    def _check_texts(self, samples: Sequence[Sample], split: str) -> None:
+        if not self._uses_text(self.config):
+            return
+        for s in samples:
+            if not s.text:
+                raise BenchError(
+                    f"DMCL needs a text for every {split} sample, but {s.path} has none "
+                    "(use dmcl-no-text for image-only data)"
+                )
+
+    # -- training ----------------------------------------------------------------------------
+
+    def _batches(self, train: Sequence[Sample], sampler: PKSampler):
+        """Yield ``(images or None, pids, texts)``; images are not read without an image
+        encoder."""
+        c = self.config
+        if self.config["dmcl.image"]:
+            transform = build_train_transform(
+                c["input.height"],
+                c["input.width"],
+                flip=c["input.flip"],
+                pad=c["input.pad"],
+                random_erasing=0.0,
+            )
+            loader = image_loader(
+                train,
+                transform,
+                c["sampler.p"] * c["sampler.k"],
+                batch_sampler=sampler,
+                workers=self.ctx.workers,
+                seed=self.ctx.seed,
+            )
+            for batch in loader:
+                texts = [train[i].text or "" for i in batch["index"].tolist()]
+                yield batch["image"], batch["pid"], texts
+        else:
+            for idx in sampler:
+                yield None, torch.tensor([train[i].pid for i in idx]), [train[i].text for i in idx]
+
+    def fit(self, train: Sequence[Sample]) -> None:
+        c = self.config
+        self._check_texts(train, "training")
+        net = self.build(len({s.pid for s in train}), train)
+        sampler = PKSampler(
+            [s.pid for s in train], c["sampler.p"], c["sampler.k"], seed=self.ctx.seed
+        )
+        id_loss = CrossEntropyLabelSmooth(self.num_classes, c["loss.label_smooth"])
+        if c["loss.triplet"] == "soft-margin":
+            triplet: nn.Module = TripletLoss(margin=None, squared=True)
+        else:
+            triplet = MultiSimilarityTripletLoss(c["loss.margin"], c["loss.ms_epsilon"])
+        params = [p for p in net.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=c["optim.lr"], weight_decay=c["optim.weight_decay"])
+        scaler = grad_scaler(self.device, c["train.amp"])
+        for epoch in self.ctx.epochs(
+            c["train.epochs"], model=net, optimizer=optimizer, scaler=scaler
+        ):
+            sampler.set_epoch(epoch)
+            net.train()
+            total = correct = seen = 0.0
+            for images, pids, texts in self.ctx.progress(
+                self._batches(train, sampler), desc=f"epoch {epoch + 1}", total=len(sampler)
+            ):
+                pids = pids.to(self.device)
+                if images is not None:
+                    images = to_device_images(images, self.device)
+                with autocast(self.device, c["train.amp"]):
+                    feat, logits = net(images, texts, batch=len(pids))
+                loss = id_loss(logits.float(), pids) + triplet(feat.float(), pids)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                total += loss.item() * len(pids)
+                correct += (logits.argmax(1) == pids).sum().item()
+                seen += len(pids)
+            self.ctx.log_epoch(epoch, loss=total / max(seen, 1), acc=correct / max(seen, 1))
+
+    # -- representations ---------------------------------------------------------------------
+
+    def _require_net(self) -> DMCLNet:
+        if self.net is None:
+            raise RuntimeError("DMCL used before fit() or load_state_dict()")
+        return self.net
+
+    @torch.no_grad()
+    def image_tokens(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """Image tokens I of ``samples`` (the learned slot when the variant has no image)."""
+        net, c = self._require_net(), self.config
+        net.eval()
+        if not net.use_image:
+            return net.image_tokens(None, batch=len(samples)).clone()
+        transform = build_test_transform(c["input.height"], c["input.width"])
+        loader = image_loader(samples, transform, c["eval.batch_size"], workers=self.ctx.workers)
+        out = []
+        for batch in self.ctx.progress(loader, desc="image tokens"):
+            with autocast(self.device, c["train.amp"]):
+                out.append(net.image_tokens(to_device_images(batch["image"], self.device)).float())
+        return torch.cat(out) if out else torch.empty(0, net.width, device=self.device)
+
+    @torch.no_grad()
+    def embed(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """I_c of each sample fused with its own text (``gallery_text=own``; every variant
+        without text)."""
+        net, c = self._require_net(), self.config
+        self._check_texts(samples, "evaluation")
+        tokens = self.image_tokens(samples)
+        out = []
+        bs = c["eval.batch_size"]
+        for s in range(0, len(samples), bs):
+            with autocast(self.device, c["train.amp"]):
+                if net.use_text:
+                    texts = [x.text or "" for x in samples[s : s + bs]]
+                    out.append(net.fuse(tokens[s : s + bs], *net.text_tokens(texts)).float())
+                else:
+                    out.append(net.fuse(tokens[s : s + bs]).float())
+        return torch.cat(out) if out else torch.empty(0, net.width)
+
+    @torch.no_grad()
+    def score(self, query: Sequence[Sample], gallery: Sequence[Sample]) -> torch.Tensor:
+        """``gallery_text=query``: cos(I_c(q, t_q), I_c(g, t_q)) for every pair (Q, G)."""
+        net, c = self._require_net(), self.config
+        self._check_texts(query, "query")
+        q_tok, g_tok = self.image_tokens(query), self.image_tokens(gallery)
+        with autocast(self.device, c["train.amp"]):
+            return score_from_tokens(
+                net, q_tok, [s.text or "" for s in query], g_tok, c["dmcl.score_batch"]
+            )
+
+    # -- state -------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        net = self._require_net()
+        return {
+            "num_classes": self.num_classes,
+            "tokenizer": self.tokenizer_json,
+            "net": net.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        # Weights come from the state: never look for ImageNet weights when restoring.
+        self.config["model.pretrained"] = "none"
+        self.tokenizer_json = state.get("tokenizer")
+        self.build(int(state["num_classes"]))
+        assert self.net is not None
+        self.net.load_state_dict(state["net"])
