@@ -20,6 +20,8 @@ from bench.errors import ConfigError
 HARNESS_DEFAULTS: dict[str, Any] = {
     "eval": {"metric": "cosine", "batch_size": 128, "max_rank": 50},
     "data": {"workers": 0},
+    # Keep query/gallery features (or the similarity matrix) for `bench report`: bench/artifacts.py
+    "report": {"save_features": True},
 }
 HARNESS_CHOICES: dict[str, tuple[Any, ...]] = {"eval.metric": ("cosine", "euclidean")}
 
