@@ -1,4 +1,4 @@
-"""The ``bench`` command line: ``run``, ``leaderboard``, ``list``.
+"""The ``bench`` command line: ``run``, ``leaderboard``, ``report``, ``list``.
 
 Every user error (unknown name, bad ``--set``, missing data) ends as one line on stderr and a
 non-zero exit code, never a traceback; ``BENCH_DEBUG=1`` shows the traceback anyway.
@@ -93,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="output file (default DIR/leaderboard.EXT)"
     )
 
+    lb.add_argument(
+        "--plot",
+        action="store_true",
+        help="also write PNGs next to the table: grouped bars of mAP and Rank-1 per method and "
+        "dataset (<out>_bars.png) and the rows' mean CMC curves (<out>_cmc.png)",
+    )
+
+    _add_report_parser(sub)
+
     ls = sub.add_parser("list", help="list registered methods or datasets")
     ls.add_argument(
         "what",
@@ -101,6 +110,61 @@ def build_parser() -> argparse.ArgumentParser:
         "datasets: name, description, modalities provided, protocol",
     )
     return parser
+
+
+def _add_report_parser(sub) -> None:
+    rp = sub.add_parser(
+        "report",
+        help="pictures and an HTML page for one run: CMC, ranked lists, t-SNE, attention maps",
+    )
+    rp.add_argument("run_id", metavar="RUN_ID", help="a run id (file name in DIR/runs, no .json)")
+    _add_results_dir(rp)
+    rp.add_argument(
+        "--out", type=Path, default=None, help="output folder (default DIR/reports/RUN_ID)"
+    )
+    rp.add_argument(
+        "--queries",
+        dest="num_queries",
+        type=int,
+        default=6,
+        metavar="N",
+        help="queries drawn at random (among those with a true match) for the ranked lists "
+        "and attention maps (default 6)",
+    )
+    rp.add_argument(
+        "--query",
+        dest="queries",
+        action="append",
+        default=[],
+        metavar="Q",
+        help="show this query instead: an index into the query list or an image file name "
+        "(repeatable)",
+    )
+    rp.add_argument("--seed", type=int, default=0, help="seed of the query draw and t-SNE")
+    rp.add_argument(
+        "--tsne-max-points",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="t-SNE on at most N query+gallery points, whole identities drawn at random "
+        "(default 2000)",
+    )
+    rp.add_argument(
+        "--cam",
+        default="eigencam",
+        choices=["eigencam", "eigengradcam", "gradcam", "none"],
+        help="attention map kind over the last CNN stage (default eigencam; none: skip)",
+    )
+    rp.add_argument("--device", default="cpu", help="device for attention maps (default cpu)")
+    rp.add_argument(
+        "--recompute",
+        action="store_true",
+        help="re-create the saved query/gallery features from the run's checkpoint first",
+    )
+    rp.add_argument(
+        "--root", type=Path, default=None, help="dataset root for --recompute (if not default)"
+    )
+    rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -139,6 +203,35 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     )
     print(text)
     print(f"written to {path}", file=sys.stderr)
+    if args.plot:
+        from bench.report import plot_leaderboard
+
+        for png in plot_leaderboard(args.results_dir, path, dataset=args.dataset):
+            print(f"written to {png}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import ReportOptions, make_report
+
+    options = ReportOptions(
+        out=args.out,
+        num_queries=args.num_queries,
+        queries=args.queries,
+        seed=args.seed,
+        tsne_max_points=args.tsne_max_points,
+        cam=args.cam,
+        device=args.device,
+        recompute=args.recompute,
+        root=args.root,
+        progress=not args.no_progress,
+    )
+    report = make_report(args.results_dir, args.run_id, options)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for path in report.images.values():
+        print(f"written to {path}", file=sys.stderr)
+    print(report.html)
     return 0
 
 
@@ -177,7 +270,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "leaderboard": cmd_leaderboard, "list": cmd_list}
+COMMANDS = {
+    "run": cmd_run,
+    "leaderboard": cmd_leaderboard,
+    "report": cmd_report,
+    "list": cmd_list,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
