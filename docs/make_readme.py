@@ -31,7 +31,13 @@ def render() -> str:
     template = (ROOT / "docs" / "README.template.md").read_text()
     cli = "\n\n".join(
         _help(argv)
-        for argv in (["--help"], ["run", "--help"], ["leaderboard", "--help"], ["list", "--help"])
+        for argv in (
+            ["--help"],
+            ["run", "--help"],
+            ["leaderboard", "--help"],
+            ["report", "--help"],
+            ["list", "--help"],
+        )
     )
     return (
         template.replace("{example}", (ROOT / "docs" / "plugin_example.py").read_text())
