@@ -223,6 +223,17 @@ def test_report_chosen_queries_and_bad_query(polyp_run, tmp_path, capsys):
     assert "--query 'nope.jpg'" in line and "index from 0 to" in line
 
 
+def test_report_without_checkpoint_still_draws_the_rest(polyp_run, tmp_path):
+    _, record = polyp_run
+    moved = copy.deepcopy(record)
+    moved["run_id"], moved["checkpoint"] = "moved", str(tmp_path / "gone" / "final.pt")
+    write_record(tmp_path / "results", moved)
+    rep = make_report(tmp_path / "results", "moved", ReportOptions(progress=False))
+    assert set(rep.images) == {"cmc", "ranked", "tsne"}
+    assert any("checkpoint" in n and "is gone" in n for n in rep.notes)
+    assert "is gone" in rep.html.read_text(encoding="utf-8")
+
+
 def test_bad_run_id_is_one_line_naming_close_ids(polyp_run, capsys):
     results, record = polyp_run
     wrong = record["run_id"][:-2] + "zz"
