@@ -326,6 +326,17 @@ def tsne_points(
     return points, pids, is_query, len(set(pids.tolist()) - {-1})
 
 
+def _layer_name(method, layer: torch.nn.Module) -> str:
+    """``layer``'s dotted name inside the method's networks (``net.backbone.layer4``), else its
+    class name."""
+    for attr, value in vars(method).items():
+        if isinstance(value, torch.nn.Module):
+            for name, module in value.named_modules():
+                if module is layer:
+                    return f"{attr}.{name}" if name else attr
+    return type(layer).__name__
+
+
 def _attention_images(method, art, lists, kind, bar) -> dict[int, list[np.ndarray]]:
     from bench.attention import attention_maps, embeddings
     from bench.plots import overlay_heatmap
@@ -575,7 +586,7 @@ def make_report(results_dir: Path, run_id: str, options: ReportOptions | None = 
             )
             with cam_bar:
                 images = _attention_images(method, art, lists, options.cam, cam_bar)
-            layer = type(method.attention_layer()).__name__
+            layer = _layer_name(method, method.attention_layer())
             report.images["attention"] = plots.save_png(
                 plots.ranked_list_figure(
                     _ranked_rows(plots, art, lists, images),

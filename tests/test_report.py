@@ -199,6 +199,7 @@ def test_report_writes_valid_pictures_and_a_page_that_shows_them(polyp_run, tmp_
     assert rid in page and "<h2>Config</h2>" in page and "eval.metric: cosine" in page
     assert f"{100 * record['metrics']['mAP']:.1f}" in page
     assert f"{100 * record['metrics']['rank1']:.1f}" in page
+    assert "(net.backbone.layer4)" in page  # the explained stage, by name
     # Borders: the lists contain true and false matches, drawn in exactly these colours.
     pixels = np.asarray(Image.open(out / "ranked_lists.png").convert("RGB")).reshape(-1, 3)
     colours = {tuple(p) for p in np.unique(pixels, axis=0)}
