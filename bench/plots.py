@@ -159,9 +159,20 @@ def bars_figure(
             xs = np.arange(len(metrics)) + (j - (n - 1) / 2) * width
             means = [metrics[m][j][0] for m in metrics]
             stds = [metrics[m][j][1] for m in metrics]
-            errs = [0.0 if np.isnan(s) else s for s in stds]
-            bars = ax.bar(xs, means, width, yerr=errs, capsize=3, label=label, color=cmap[j])
-            ax.bar_label(bars, labels=[f"{m:.1f}" for m in means], fontsize=7, padding=2)
+            ax.bar(xs, means, width, label=label, color=cmap[j])
+            has_std = ~np.isnan(np.asarray(stds, dtype=float))  # one run: no error bar
+            if has_std.any():
+                ax.errorbar(
+                    xs[has_std],
+                    np.asarray(means)[has_std],
+                    yerr=np.asarray(stds)[has_std],
+                    fmt="none",
+                    ecolor="black",
+                    capsize=3,
+                )
+            for x, m, sd in zip(xs, means, stds):  # the value above the bar and its error bar
+                top = m + (0.0 if np.isnan(sd) else sd)
+                ax.text(x, top + 1.5, f"{m:.1f}", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(np.arange(len(metrics)), list(metrics))
         ax.set_ylim(0, 105)
         ax.set_ylabel("%")
