@@ -347,10 +347,19 @@ def test_leaderboard_plot_writes_bars_and_cmc(polyp_run, tmp_path, capsys):
         "metrics": {"mAP": 0.5, "rank1": 0.6},
     }
     write_record(results, reported)
+    elsewhere = copy.deepcopy(record)
+    elsewhere["run_id"], elsewhere["dataset"] = "person", "synthetic-person"
+    write_record(results, elsewhere)
     code = main(["leaderboard", "--results-dir", str(results), "--plot"])
     err = capsys.readouterr().err
     assert code == 0, err
     bars, cmc = results / "leaderboard_bars.png", results / "leaderboard_cmc.png"
     assert f"written to {bars}" in err and f"written to {cmc}" in err
-    assert _png(bars) == plots.leaderboard_size("bars", 1)
-    assert _png(cmc) == plots.leaderboard_size("cmc", 1)
+    assert _png(bars) == plots.leaderboard_size("bars", 2)  # one panel per dataset
+    assert _png(cmc) == plots.leaderboard_size("cmc", 2)
+    # --dataset keeps one panel; the pictures go next to --out.
+    out = tmp_path / "tables" / "polyp.md"
+    argv = ["leaderboard", "--results-dir", str(results), "--dataset", record["dataset"]]
+    assert main([*argv, "--out", str(out), "--plot"]) == 0
+    assert _png(out.with_name("polyp_bars.png")) == plots.leaderboard_size("bars", 1)
+    assert _png(out.with_name("polyp_cmc.png")) == plots.leaderboard_size("cmc", 1)
