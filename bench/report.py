@@ -464,6 +464,121 @@ code {{ background: #f6f6f6; }}
 # ----------------------------------------------------------------------------------- the report
 
 
+@dataclass
+class _Context:
+    """What every figure of one report needs."""
+
+    plots: Any
+    record: dict[str, Any]
+    art: EvalArtifacts
+    lists: list[RankedList]
+    options: ReportOptions
+    out: Path
+    metric: str
+    label: str  # "bot on synthetic-polyp fold0"
+    ranking: str  # "cosine distance" or "similarity from score()"
+
+
+Figure = tuple[str, str, str]  # heading, file name relative to the page, caption
+
+
+def _cmc_section(c: _Context, report: Report) -> Figure | None:
+    metrics = c.record.get("metrics") or {}
+    cmc = metrics.get("cmc")
+    if not isinstance(cmc, list) or not cmc:
+        report.notes.append("no CMC curve: the record has no CMC list")
+        return None
+    title = f"CMC: {c.label} (mAP {100 * float(metrics.get('mAP', float('nan'))):.1f}%)"
+    fig = c.plots.cmc_figure({c.record["method"]: cmc}, title)
+    report.images["cmc"] = c.plots.save_png(fig, c.out / FILES["cmc"])
+    return (
+        "CMC curve",
+        FILES["cmc"],
+        f"Rank-k matching rate for k = 1..{len(cmc)} over "
+        f"{metrics.get('num_valid_queries', '?')} valid queries, from the run record.",
+    )
+
+
+def _ranked_section(c: _Context, report: Report) -> Figure:
+    rows = _ranked_rows(c.plots, c.art, c.lists)
+    caption = f"{RULES} Ranking: {c.ranking}."
+    fig = c.plots.ranked_list_figure(rows, f"Ranked lists: {c.label}", caption)
+    report.images["ranked"] = c.plots.save_png(fig, c.out / FILES["ranked"])
+    how = "chosen" if c.options.queries else f"drawn at random (seed {c.options.seed})"
+    return (
+        "Ranked lists",
+        FILES["ranked"],
+        f"{len(c.lists)} queries {how}, each followed by its top-{c.plots.TOP_K} gallery "
+        f"entries by {c.ranking}. {RULES}",
+    )
+
+
+def _attention_section(c: _Context, report: Report) -> Figure | None:
+    kind = c.options.cam
+    if kind == "none":
+        report.notes.append("no attention maps: --cam none")
+        return None
+    from bench.attention import supports_attention
+
+    try:
+        method = _rebuild_method(c.record, c.options.device, c.options.progress)
+    except BenchError as exc:  # the other pictures are still worth having
+        report.notes.append(f"no attention maps: {exc}")
+        return None
+    if not supports_attention(method):
+        report.notes.append("no attention maps: method does not expose a CNN stage")
+        return None
+    bar = tqdm(total=len(c.lists), desc="attention", disable=not c.options.progress, leave=False)
+    with bar:
+        images = _attention_images(method, c.art, c.lists, kind, bar)
+    fig = c.plots.ranked_list_figure(
+        _ranked_rows(c.plots, c.art, c.lists, images),
+        f"Attention maps ({kind}): {c.label}",
+        f"Heat maps over the last convolutional stage (red = strongest). {RULES}",
+    )
+    report.images["attention"] = c.plots.save_png(fig, c.out / FILES["attention"])
+    target = (
+        "no target (the first principal component of the stage's activations)"
+        if kind == "eigencam"
+        else "target: cosine similarity of each gallery image's embedding to the query's, and "
+        "of the query's to its top-1 entry"
+    )
+    layer = _layer_name(method, method.attention_layer())
+    return (
+        "Attention maps",
+        FILES["attention"],
+        f"{kind} over the method's last convolutional stage ({layer}), {target}; the same "
+        f"queries and lists as above. {RULES}",
+    )
+
+
+def _tsne_section(c: _Context, report: Report) -> Figure | None:
+    if not c.art.has_features:
+        report.notes.append(
+            "no t-SNE: the method answers with score() (a similarity matrix), not embeddings"
+        )
+        return None
+    points, pids, is_query, n_ids = tsne_points(
+        c.art, c.metric, c.options.tsne_max_points, c.options.seed
+    )
+    title = f"t-SNE: {c.label} ({len(points)} points, {n_ids} identities)"
+    fig = c.plots.tsne_figure(points, pids, is_query, title)
+    report.images["tsne"] = c.plots.save_png(fig, c.out / FILES["tsne"])
+    total = len(c.art.query) + len(c.art.gallery)
+    sub = (
+        f" (a random subset of whole identities: {len(points)} of {total} points)"
+        if len(points) < total
+        else ""
+    )
+    return (
+        "t-SNE of the embeddings",
+        FILES["tsne"],
+        f"Query (triangles) and gallery (dots) embeddings{sub}, coloured by identity; "
+        f"{'L2-normalised, ' if c.metric == 'cosine' else ''}perplexity "
+        f"{min(30.0, (len(points) - 1) / 3):.0f}, seed {c.options.seed}.",
+    )
+
+
 def make_report(results_dir: Path, run_id: str, options: ReportOptions | None = None) -> Report:
     """Write the pictures and the page of run ``run_id`` (module docstring); returns the paths."""
     options = options or ReportOptions()
@@ -478,8 +593,7 @@ def make_report(results_dir: Path, run_id: str, options: ReportOptions | None = 
         recompute_artifacts(results_dir, record, options.root, options.device, options.progress)
     art = _artifacts(record)
     out = Path(options.out) if options.out else results_dir / "reports" / run_id
-    config = record.get("config") or {}
-    metric = str(config.get("eval.metric", "cosine"))
+    metric = str((record.get("config") or {}).get("eval.metric", "cosine"))
     dist = art.distance(metric)
     picked = select_queries(art, dist, options.queries, options.num_queries, options.seed)
     q_pids, q_camids = _labels(art.query)
@@ -488,137 +602,36 @@ def make_report(results_dir: Path, run_id: str, options: ReportOptions | None = 
         ranked_list(dist[i], q_pids[i], q_camids[i], g_pids, g_camids, i, plots.TOP_K)
         for i in picked
     ]
+    fold = f" {record['fold']}" if record.get("fold") else ""
+    c = _Context(
+        plots,
+        record,
+        art,
+        lists,
+        options,
+        out,
+        metric,
+        label=f"{record['method']} on {record['dataset']}{fold}",
+        ranking="similarity from score()" if art.similarity is not None else f"{metric} distance",
+    )
     report = Report(out=out, html=out / FILES["html"])
-    figures: list[tuple[str, str, str]] = []
-    label = f"{record['method']} on {record['dataset']}" + (
-        f" {record['fold']}" if record.get("fold") else ""
-    )
-    ranking = "similarity from score()" if art.similarity is not None else f"{metric} distance"
-    steps = ["cmc", "ranked", "tsne", "attention", "html"]
-    bar = tqdm(total=len(steps), desc="report", disable=not options.progress, leave=False)
-
-    # CMC
-    metrics = record.get("metrics") or {}
-    cmc = metrics.get("cmc")
-    if isinstance(cmc, list) and cmc:
-        title = f"CMC: {label} (mAP {100 * float(metrics.get('mAP', float('nan'))):.1f}%)"
-        report.images["cmc"] = plots.save_png(
-            plots.cmc_figure({record["method"]: cmc}, title), out / FILES["cmc"]
-        )
-        figures.append(
-            (
-                "CMC curve",
-                FILES["cmc"],
-                f"Rank-k matching rate for k = 1..{len(cmc)} over "
-                f"{metrics.get('num_valid_queries', '?')} valid queries, from the run record.",
-            )
-        )
-    else:
-        report.notes.append("no CMC curve: the record has no CMC list")
-    bar.update(1)
-
-    # Ranked lists
-    rows = _ranked_rows(plots, art, lists)
-    report.images["ranked"] = plots.save_png(
-        plots.ranked_list_figure(rows, f"Ranked lists: {label}", f"{RULES} Ranking: {ranking}."),
-        out / FILES["ranked"],
-    )
-    how = "chosen" if options.queries else f"drawn at random (seed {options.seed})"
-    figures.append(
-        (
-            "Ranked lists",
-            FILES["ranked"],
-            f"{len(lists)} queries {how}, each followed by its top-{plots.TOP_K} gallery "
-            f"entries by {ranking}. {RULES}",
-        )
-    )
-    bar.update(1)
-
-    # t-SNE
-    if art.has_features:
-        bar.set_postfix_str(f"t-SNE of {len(art.query) + len(art.gallery)} embeddings")
-        points, pids, is_query, n_ids = tsne_points(
-            art, metric, options.tsne_max_points, options.seed
-        )
-        title = f"t-SNE: {label} ({len(points)} points, {n_ids} identities)"
-        report.images["tsne"] = plots.save_png(
-            plots.tsne_figure(points, pids, is_query, title), out / FILES["tsne"]
-        )
-        shown = len(art.query) + len(art.gallery)
-        sub = (
-            f" (a random subset of whole identities: {len(points)} of {shown} points)"
-            if len(points) < shown
-            else ""
-        )
-        figures.append(
-            (
-                "t-SNE of the embeddings",
-                FILES["tsne"],
-                f"Query (triangles) and gallery (dots) embeddings{sub}, coloured by identity; "
-                f"{'L2-normalised, ' if metric == 'cosine' else ''}perplexity "
-                f"{min(30.0, (len(points) - 1) / 3):.0f}, seed {options.seed}.",
-            )
-        )
-    else:
-        report.notes.append(
-            "no t-SNE: the method answers with score() (a similarity matrix), not embeddings"
-        )
-    bar.update(1)
-
-    # Attention maps
-    if options.cam == "none":
-        report.notes.append("no attention maps: --cam none")
-    else:
-        from bench.attention import supports_attention
-
-        try:
-            method = _rebuild_method(record, options.device, options.progress)
-        except BenchError as exc:  # the other pictures are still worth having
-            method = None
-            report.notes.append(f"no attention maps: {exc}")
-        if method is None:
-            pass
-        elif not supports_attention(method):
-            report.notes.append("no attention maps: method does not expose a CNN stage")
-        else:
-            cam_bar = tqdm(
-                total=len(lists), desc="attention", disable=not options.progress, leave=False
-            )
-            with cam_bar:
-                images = _attention_images(method, art, lists, options.cam, cam_bar)
-            layer = _layer_name(method, method.attention_layer())
-            report.images["attention"] = plots.save_png(
-                plots.ranked_list_figure(
-                    _ranked_rows(plots, art, lists, images),
-                    f"Attention maps ({options.cam}): {label}",
-                    f"Heat maps over the last convolutional stage (red = strongest). {RULES}",
-                ),
-                out / FILES["attention"],
-            )
-            target = (
-                "no target (the first principal component of the stage's activations)"
-                if options.cam == "eigencam"
-                else "target: cosine similarity of each gallery image's embedding to the "
-                "query's, and of the query's to its top-1 entry"
-            )
-            figures.append(
-                (
-                    "Attention maps",
-                    FILES["attention"],
-                    f"{options.cam} over the method's last convolutional stage ({layer}), "
-                    f"{target}; the same queries and lists as above. {RULES}",
-                )
-            )
-    bar.update(1)
-
+    sections = {
+        "CMC": _cmc_section,
+        "ranked lists": _ranked_section,
+        "attention maps": _attention_section,
+        "t-SNE": _tsne_section,
+    }
+    figures = []
+    bar = tqdm(sections.items(), desc="report", disable=not options.progress, leave=False)
+    for name, section in bar:
+        bar.set_postfix_str(name)
+        figure = section(c, report)
+        if figure is not None:
+            figures.append(figure)
     for key, name in FILES.items():  # a picture left by an earlier report of this run
         if key != "html" and key not in report.images:
             (out / name).unlink(missing_ok=True)
-    order = {"cmc": 0, "ranked": 1, "attention": 2, "tsne": 3}
-    figures.sort(key=lambda f: order[next(k for k, v in FILES.items() if v == f[1])])
     atomic_write_text(report.html, render_html(record, figures, report.notes))
-    bar.update(1)
-    bar.close()
     return report
 
 
