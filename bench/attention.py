@@ -1,10 +1,12 @@
 """Attention maps over a method's last convolutional stage, with the ``grad-cam`` package
 (jacobgil/pytorch-grad-cam, the package DMCL's Fig. 6 used for its EigenGradCAM maps).
 
-* ``eigencam`` (Muhammad and Yeasin 2020, default): the first principal component of the
-  stage's activations ``(h*w, C)``; needs no target, so it explains any method, including those
-  that answer with ``score``.
-* ``eigengradcam``: the first principal component of gradients x activations (DMCL Fig. 6).
+* ``eigengradcam`` (the report's default, as in DMCL's Fig. 6): the first principal component
+  of gradients x activations, so it shows what raises the target.
+* ``eigencam`` (Muhammad and Yeasin 2020): the first principal component of the stage's
+  activations ``(h*w, C)``; needs no target. It shows where the stage responds most, which
+  need not be what the ranking uses: on the quick BoT polyp model the strongest layer4
+  responses sit on the feature map's border (its top row), not on the polyp.
 * ``gradcam`` (Selvaraju et al. 2017): activations weighted by their spatially averaged gradients.
 
 The gradient-based kinds explain a scalar per image: the cosine similarity of the image's

@@ -151,9 +151,11 @@ def _add_report_parser(sub) -> None:
     )
     rp.add_argument(
         "--cam",
-        default="eigencam",
+        default="eigengradcam",
         choices=["eigencam", "eigengradcam", "gradcam", "none"],
-        help="attention map kind over the last CNN stage (default eigencam; none: skip)",
+        help="attention map kind over the last CNN stage: eigengradcam (default; target: the "
+        "cosine similarity of query and gallery embeddings), eigencam (no target), gradcam, "
+        "none (skip)",
     )
     rp.add_argument("--device", default="cpu", help="device for attention maps (default cpu)")
     rp.add_argument(

@@ -78,7 +78,7 @@ class ReportOptions:
     queries: Sequence[str] = ()
     seed: int = 0
     tsne_max_points: int = 2000
-    cam: str = "eigencam"
+    cam: str = "eigengradcam"
     device: str = "cpu"
     recompute: bool = False
     root: Path | None = None
