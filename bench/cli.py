@@ -1,4 +1,5 @@
-"""The ``bench`` command line: ``run``, ``eval``, ``sweep``, ``leaderboard``, ``data``, ``list``.
+"""The ``bench`` command line: ``run``, ``eval``, ``sweep``, ``leaderboard``, ``report``, ``data``,
+``list``.
 
 Every user error (unknown name, bad ``--set``, missing data) ends as one line on stderr and a
 non-zero exit code, never a traceback; ``BENCH_DEBUG=1`` shows the traceback anyway.
@@ -157,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("name", help="dataset name (bench list datasets)")
 
+    lb.add_argument(
+        "--plot",
+        action="store_true",
+        help="also write PNGs next to the table: grouped bars of mAP and Rank-1 per method and "
+        "dataset (<out>_bars.png) and the rows' mean CMC curves (<out>_cmc.png)",
+    )
+
+    _add_report_parser(sub)
+
     ls = sub.add_parser("list", help="list registered methods or datasets")
     ls.add_argument(
         "what",
@@ -286,6 +296,63 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report_parser(sub) -> None:
+    rp = sub.add_parser(
+        "report",
+        help="pictures and an HTML page for one run: CMC, ranked lists, t-SNE, attention maps",
+    )
+    rp.add_argument("run_id", metavar="RUN_ID", help="a run id (file name in DIR/runs, no .json)")
+    _add_results_dir(rp)
+    rp.add_argument(
+        "--out", type=Path, default=None, help="output folder (default DIR/reports/RUN_ID)"
+    )
+    rp.add_argument(
+        "--queries",
+        dest="num_queries",
+        type=int,
+        default=6,
+        metavar="N",
+        help="queries drawn at random (among those with a true match) for the ranked lists "
+        "and attention maps (default 6)",
+    )
+    rp.add_argument(
+        "--query",
+        dest="queries",
+        action="append",
+        default=[],
+        metavar="Q",
+        help="show this query instead: an index into the query list or an image file name "
+        "(repeatable)",
+    )
+    rp.add_argument("--seed", type=int, default=0, help="seed of the query draw and t-SNE")
+    rp.add_argument(
+        "--tsne-max-points",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="t-SNE on at most N query+gallery points, whole identities drawn at random "
+        "(default 2000)",
+    )
+    rp.add_argument(
+        "--cam",
+        default="eigengradcam",
+        choices=["eigencam", "eigengradcam", "gradcam", "none"],
+        help="attention map kind over the last CNN stage: eigengradcam (default; target: the "
+        "cosine similarity of query and gallery embeddings), eigencam (no target), gradcam, "
+        "none (skip)",
+    )
+    rp.add_argument("--device", default="cpu", help="device for attention maps (default cpu)")
+    rp.add_argument(
+        "--recompute",
+        action="store_true",
+        help="re-create the saved query/gallery features from the run's checkpoint first",
+    )
+    rp.add_argument(
+        "--root", type=Path, default=None, help="dataset root for --recompute (if not default)"
+    )
+    rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import RunRequest, prepare_run, run
 
@@ -379,6 +446,35 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     )
     print(text)
     print(f"written to {path}", file=sys.stderr)
+    if args.plot:
+        from bench.report import plot_leaderboard
+
+        for png in plot_leaderboard(args.results_dir, path, dataset=args.dataset):
+            print(f"written to {png}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import ReportOptions, make_report
+
+    options = ReportOptions(
+        out=args.out,
+        num_queries=args.num_queries,
+        queries=args.queries,
+        seed=args.seed,
+        tsne_max_points=args.tsne_max_points,
+        cam=args.cam,
+        device=args.device,
+        recompute=args.recompute,
+        root=args.root,
+        progress=not args.no_progress,
+    )
+    report = make_report(args.results_dir, args.run_id, options)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for path in report.images.values():
+        print(f"written to {path}", file=sys.stderr)
+    print(report.html)
     return 0
 
 
@@ -437,6 +533,7 @@ COMMANDS = {
     "sweep": cmd_sweep,
     "leaderboard": cmd_leaderboard,
     "data": cmd_data,
+    "report": cmd_report,
     "list": cmd_list,
 }
 

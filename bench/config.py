@@ -23,6 +23,8 @@ HARNESS_DEFAULTS: dict[str, Any] = {
     # What one run asks of a ``bench sweep`` worker (a Ray task's num_cpus/num_gpus). Placement
     # only: left out of the run's identity (``bench.runner.fold_identity``).
     "resources": {"num_cpus": 1.0, "num_gpus": 0.0},
+    # Keep query/gallery features (or the similarity matrix) for `bench report`: bench/artifacts.py
+    "report": {"save_features": True},
 }
 HARNESS_CHOICES: dict[str, tuple[Any, ...]] = {"eval.metric": ("cosine", "euclidean")}
 

@@ -9,6 +9,11 @@ query and gallery representations, in one of two ways, and computes every metric
   gallery frame with the query's text).
 
 Query and gallery samples reach the method with their identity hidden (``pid == -1``).
+
+Optional, for attention maps in ``bench report`` (CNN image encoders):
+:meth:`Method.attention_layer` names the layer whose activations are explained,
+:meth:`Method.attention_inputs` preprocesses images, :meth:`Method.attention_forward` maps them
+(differentiably) to one vector per sample.
 """
 
 from __future__ import annotations
@@ -80,6 +85,32 @@ class Method(ABC):
         if type(self).score is not Method.score:
             return "score"
         raise TypeError(f"method {self.name!r} implements neither embed() nor score()")
+
+    def attention_layer(self) -> torch.nn.Module | None:
+        """The image encoder's last convolutional stage (output ``(N, C, h, w)``), whose
+        activations ``bench report`` turns into heat maps; ``None`` (default): the method has no
+        CNN stage to explain and reports show no attention maps.
+
+        A method that returns a module also implements :meth:`attention_inputs` and
+        :meth:`attention_forward`, and the forward pass must run through that module.
+        """
+        return None
+
+    def attention_inputs(self, samples: Sequence[Sample]) -> torch.Tensor:
+        """The batch ``(N, 3, H, W)`` on :attr:`device` that :meth:`attention_forward` takes:
+        the images of ``samples`` preprocessed as at test time (resize, normalise)."""
+        raise NotImplementedError(f"method {self.name!r} does not implement attention_inputs()")
+
+    def attention_forward(self, inputs: torch.Tensor, samples: Sequence[Sample]) -> torch.Tensor:
+        """One vector per sample, ``Tensor[N, D]``, computed from ``inputs`` with autograd on and
+        the network in eval mode, through :meth:`attention_layer`.
+
+        The vector is what the method ranks with (its embedding; for a method whose embedding
+        also reads the text, ``samples`` carry it). Gradient-based maps explain any scalar
+        function of these rows, e.g. the cosine similarity of a gallery row to its query's row;
+        EigenCAM needs no target at all.
+        """
+        raise NotImplementedError(f"method {self.name!r} does not implement attention_forward()")
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:

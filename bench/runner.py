@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 import bench
 from bench import distributed
+from bench.artifacts import save_eval_artifacts
 from bench.config import (
     HARNESS_CHOICES,
     HARNESS_DEFAULTS,
@@ -342,6 +343,9 @@ def _run_fold(
         device=device,
     )
     t3 = time.perf_counter()
+    artifacts = None
+    if config["report.save_features"]:
+        artifacts = save_eval_artifacts(checkpoint_dir, query, gallery, represented)
     now = datetime.now(timezone.utc)
     run_id = "-".join(
         [now.strftime("%Y%m%dT%H%M%S%f"), spec.name, target.name, f"s{request.seed}"]
@@ -372,6 +376,7 @@ def _run_fold(
         },
         "resumed_from_epoch": ctx.resumed_from,
         "checkpoint": str(checkpoint_dir / "final.pt"),
+        "eval_artifacts": artifacts,
         "versions": versions(),
         "git_commit": git_commit(),
         "hardware": hardware(device),

@@ -37,6 +37,7 @@ def render() -> str:
             ["sweep", "--help"],
             ["eval", "--help"],
             ["leaderboard", "--help"],
+            ["report", "--help"],
             ["list", "--help"],
         )
     )

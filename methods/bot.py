@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from bench.backbones import BNNeck, build_resnet, resolve_imagenet_weights
-from bench.imagedata import image_loader
+from bench.imagedata import image_loader, open_image
 from bench.losses import CrossEntropyLabelSmooth, TripletLoss
 from bench.method import Method
 from bench.registry import register_method
@@ -203,6 +203,22 @@ class BoT(Method):
             for batch in self.ctx.progress(loader, desc="features")
         ]
         return torch.cat(feats) if feats else torch.empty(0, self.net.backbone.out_channels)
+
+    def attention_layer(self) -> nn.Module | None:
+        """The backbone's last stage (ResNet ``layer4``), explained in report heat maps."""
+        return None if self.net is None else self.net.backbone.layer4
+
+    def attention_inputs(self, samples: Sequence[Sample]) -> torch.Tensor:
+        c = self.config
+        transform = build_test_transform(c["input.height"], c["input.width"])
+        return torch.stack([transform(open_image(s.path)) for s in samples]).to(self.device)
+
+    def attention_forward(self, inputs: torch.Tensor, samples: Sequence[Sample]) -> torch.Tensor:
+        """The test-time embedding f_i, with gradients (for Grad-CAM style targets)."""
+        if self.net is None:
+            raise RuntimeError("BoT.attention_forward() called before fit() or load_state_dict()")
+        self.net.eval()
+        return self.net(inputs)[1]
 
     def state_dict(self) -> dict[str, Any]:
         if self.net is None:
