@@ -631,6 +631,14 @@ def evaluate_rank(
     return _evaluate_blocks(keys, groups, q_pids, q_camids, max_rank, device, dtype)
 
 
+def _squared_norms(x: torch.Tensor, rows: int = 4096) -> torch.Tensor:
+    """Row-wise ``sum(x**2)``, a chunk of rows at a time (no temporary the size of ``x``)."""
+    out = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    for s in range(0, x.shape[0], rows):
+        out[s : s + rows] = x[s : s + rows].pow(2).sum(1)
+    return out
+
+
 def _feature_keys(
     query: torch.Tensor, gallery: torch.Tensor, metric: str, kept: np.ndarray, device: torch.device
 ) -> KeyBlocks:
@@ -646,7 +654,7 @@ def _feature_keys(
         g = g.index_select(0, torch.from_numpy(kept).to(device))
     # A NaN or infinite feature makes its row's squared norm NaN or inf; finite norms also bound
     # every key: |key| <= ||g||^2 + 2 ||q|| ||g|| <= 2 (||q||^2 + ||g||^2).
-    q_sq, g_sq = q.pow(2).sum(1), g.pow(2).sum(1)
+    q_sq, g_sq = _squared_norms(q), _squared_norms(g)
     for name, sq in (("query", q_sq), ("gallery", g_sq)):
         if len(sq) and not float(sq.max()) * 4 < torch.finfo(torch.float32).max:
             raise ValueError(
