@@ -32,13 +32,15 @@ How it is computed (no sort of a gallery row, no dense ``Q x G`` index array). E
 needs only the positions ``r_t`` of the true matches, and ``r_t - 1`` is the number of kept entries
 that precede match ``t``: entries with a smaller distance, or an equal distance and a smaller
 gallery index. Queries are processed in blocks of rows (for features: one matrix product a
-block). A row whose true matches all lie among its ``_TOPK`` smallest distances (the usual case
-for a trained model) is settled by ``topk`` and an exact ``(distance, gallery index)`` sort of
-those candidates. Every other row goes through a histogram: a monotone map sends each distance to
-one of ``NB`` buckets spanning the row's true-match distances (below the first and above the last
-match collapse into two end buckets) and one histogram per row counts the entries per bucket. An
-entry in a bucket that holds no true match is ordered against every match by its bucket alone (the
-map is monotone); the few entries that share a bucket with a true match are ordered exactly, by
+block), a block in parts of rows that worker threads take in turn on the CPU. A row's entries up
+to its last true match are the entries whose key is at most that match's key; where few entries
+are (the usual case for a trained model, estimated from a sample of columns), one comparison
+pass finds them and an exact ``(distance, gallery index)`` sort of them orders them. Every other
+row goes through a histogram: a monotone map sends each distance to one of ``NB`` buckets
+spanning the row's true-match distances (below the first and above the last match collapse into
+two end buckets) and one histogram per row counts the entries per bucket. An entry in a bucket
+that holds no true match is ordered against every match by its bucket alone (the map is
+monotone); the few entries that share a bucket with a true match are ordered exactly, by
 ``(distance, gallery index)`` with a stable sort. Removed entries (same pid and camera) are
 subtracted from the counts and left out of the exact set; junk columns are dropped up front. The
 result equals the stable-argsort definition exactly, ties included (the tests check it against a
@@ -52,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,16 +85,15 @@ _MIN_BUCKETS, _MAX_BUCKETS = 64, 16384
 _MAX_BLOCK_BINS = 1 << 22
 # Bit pattern of the float32 2**23: x + 2**23 holds round(x) in its low bits for 0 <= x < 2**23.
 _MAGIC_BITS = 0x4B000000
-# Elements per histogram sub-block: its work buffers stay in cache.
-_SUB_ELEMENTS = 1 << 20
-# Candidates per row for the fast path: rows whose true matches all rank among their _TOPK
-# smallest keys need no histogram.
-_TOPK = 128
-# CPU threads for the per-element passes after the matrix product. They are short and memory-bound;
-# on a shared 2-core machine OpenMP's barriers made two threads 2-7x slower than one (measured).
-_EVAL_THREADS = 1
-# Below this fraction of rows covered by the top-k pass in a block, later blocks skip it.
-_TOPK_MIN_COVERAGE = 0.5
+# Elements per part of a block (rows handled by one worker thread at a time): large enough that
+# the per-op overhead is small, small enough that two parts' work buffers stay in L3 (measured
+# best at Market-1501 scale among 2**17 .. 2**23).
+_SUB_ELEMENTS = 1 << 21
+# A row whose estimated number of entries up to its last true match is at most this fraction of
+# the gallery takes the threshold path; deeper rows take the histogram path.
+_SHALLOW_FRACTION = 1 / 16
+# Columns sampled per row for that estimate.
+_SAMPLE_COLUMNS = 256
 
 ArrayLike = np.ndarray | torch.Tensor | Sequence[Any]
 KeyBlocks = Callable[[np.ndarray], torch.Tensor]  # query rows (ascending) -> (B, G) keys
@@ -279,43 +281,82 @@ class _Block:
     q_pid: torch.Tensor  # (B,)
     q_cam: torch.Tensor  # (B,)
 
-    def rows(self, index: torch.Tensor) -> _Block:
+    def _fields(self) -> list[torch.Tensor]:
         # (not dataclasses.astuple: it deep-copies, and keys may view a whole distmat)
-        fields = (getattr(self, f.name) for f in dataclasses.fields(self))
-        return _Block(*(t.index_select(0, index) for t in fields))
+        return [getattr(self, f.name) for f in dataclasses.fields(self)]
+
+    def rows(self, index: torch.Tensor) -> _Block:
+        return _Block(*(t.index_select(0, index) for t in self._fields()))
+
+    def slice(self, start: int, stop: int) -> _Block:
+        return _Block(*(t[start:stop] for t in self._fields()))
 
 
-def _positions_topk(
-    block: _Block, k: int, g_pid: torch.Tensor, g_cam: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Match positions of the rows whose true matches all lie among their ``k`` smallest keys.
+def _nonzero(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mask.nonzero(as_tuple=True)`` of a contiguous 2-D bool mask, for sparse masks.
 
-    Returns ``(covered, rows, positions)``: the covered rows, and for them every true match's
-    row and 1-based position (rows ascending, positions ascending per row). A row is covered when
-    its largest true-match key is strictly below its ``k``-th smallest key, so every entry that
-    precedes a true match is among the ``k`` candidates, which are then ordered exactly by
-    ``(key, column)``.
+    The mask is read as 64-bit words first: only the non-zero words (8 entries each) are looked
+    at entry by entry, several times faster than ``nonzero`` when few entries are set.
     """
-    keys = block.keys
-    num_b, num_g = keys.shape
-    group_keys = keys.gather(1, block.cols)
-    hi = torch.where(block.is_pos, group_keys, -torch.inf).amax(1)
-    values, cols = torch.topk(keys, k, dim=1, largest=False, sorted=True)
-    if k < num_g:
-        covered = (hi < values[:, -1]).nonzero(as_tuple=True)[0]
-        values, cols = values[covered], cols[covered]
-    else:
-        covered = torch.arange(num_b, device=keys.device)
-    # Exact order of the candidates: by column, then stably by key.
-    by_col = torch.sort(cols, dim=1).indices
-    cols, values = cols.gather(1, by_col), values.gather(1, by_col) + 0.0  # -0.0 ties +0.0
-    by_key = torch.sort(values, dim=1, stable=True).indices
-    cols = cols.gather(1, by_key)
-    same_pid = g_pid[cols] == block.q_pid[covered, None]
-    removed = same_pid & (g_cam[cols] == block.q_cam[covered, None])
-    kept_before = (~removed).cumsum(1)
-    rows, slot = (same_pid & ~removed).nonzero(as_tuple=True)
-    return covered, covered[rows], kept_before[rows, slot]
+    num_g = mask.shape[1]
+    flat = mask.reshape(-1)
+    n = flat.numel() - flat.numel() % 8
+    if n < 64 or flat.storage_offset() % 8:
+        return mask.nonzero(as_tuple=True)
+    words = flat[:n].view(torch.int64)
+    hit = words.nonzero().squeeze(1)
+    byte_rows, byte_cols = flat[:n].view(-1, 8).index_select(0, hit).nonzero(as_tuple=True)
+    index = hit[byte_rows] * 8 + byte_cols
+    if n < flat.numel():
+        index = torch.cat([index, n + flat[n:].nonzero().squeeze(1)])
+    return index // num_g, index % num_g
+
+
+def _exact_positions(
+    block: _Block,
+    s_row: torch.Tensor,
+    s_col: torch.Tensor,
+    g_pid: torch.Tensor,
+    g_cam: torch.Tensor,
+    below: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Order a candidate set exactly and read off its true matches' 1-based positions.
+
+    ``(s_row, s_col)`` in (row, column) order hold, per row, every true match and every kept
+    entry that shares a ranking range with one; ``below[i]`` (or 0) counts the kept entries
+    strictly before candidate ``i``'s range. Removed entries (same pid and camera) are dropped;
+    the rest are sorted by ``(row, key, column)`` (stable sorts), so a match's position is
+    ``1 + below + its index among its row's candidates``.
+    """
+    same_pid = g_pid[s_col] == block.q_pid[s_row]
+    kept = ~(same_pid & (g_cam[s_col] == block.q_cam[s_row]))
+    s_row, s_col, same_pid = s_row[kept], s_col[kept], same_pid[kept]
+    if below is not None:
+        below = below[kept]
+    s_key = block.keys[s_row, s_col] + 0.0  # -0.0 -> +0.0: equal distances tie
+    by_key = torch.sort(s_key, stable=True).indices  # (row, column) order within equal keys
+    perm = by_key[torch.sort(s_row[by_key], stable=True).indices]
+    s_row, same_pid = s_row[perm], same_pid[perm]
+    per_row = torch.bincount(s_row, minlength=block.keys.shape[0])
+    row_start = per_row.cumsum(0) - per_row
+    position = 1 + torch.arange(len(s_row), device=s_row.device) - row_start[s_row]
+    if below is not None:
+        position += below[perm]
+    return s_row[same_pid], position[same_pid]
+
+
+def _positions_threshold(
+    block: _Block, hi: torch.Tensor, g_pid: torch.Tensor, g_cam: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Match positions of rows whose true matches rank early (few entries before the last one).
+
+    Every entry that precedes a true match has a key at most the row's largest true-match key
+    ``hi``, so the entries with ``key <= hi`` are the whole candidate set: one comparison pass,
+    then an exact sort of the candidates. Returns ``(rows, positions)``: every true match's row
+    (ascending) and 1-based position (ascending within a row).
+    """
+    s_row, s_col = _nonzero(block.keys <= hi[:, None])
+    return _exact_positions(block, s_row, s_col, g_pid, g_cam, None)
 
 
 def _positions_histogram(
@@ -323,13 +364,12 @@ def _positions_histogram(
     g_pid: torch.Tensor,
     g_cam: torch.Tensor,
     num_buckets: int,
-    work: dict[str, torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Match positions of every row (any depth), by a per-row bucket histogram.
 
     Buckets span the row's true-match keys; entries in buckets without a true match are placed
     by their bucket's count alone, entries sharing a bucket with a true match by an exact
-    ``(key, column)`` sort. Returns ``(rows, positions)`` as :func:`_positions_topk`.
+    ``(key, column)`` sort. Returns ``(rows, positions)`` as :func:`_positions_threshold`.
     """
     keys = block.keys
     num_b, num_g = keys.shape
@@ -353,13 +393,10 @@ def _positions_histogram(
     # adding it rounds to an integer held in the low mantissa bits. Every step is correctly
     # rounded and monotone, so a smaller bucket means a strictly smaller key.
     magic = 2.0**23
-    n = num_b * num_g
-    x = work["x"][:n].view(num_b, num_g)
     if dtype == torch.float32:
-        torch.sub(keys, lo[:, None], out=x)
-        x.mul_(scale[:, None])
+        x = torch.sub(keys, lo[:, None]).mul_(scale[:, None])
     else:
-        x.copy_((keys - lo[:, None]).mul_(scale[:, None]).clamp_(-1.0, float(num_buckets)))
+        x = (keys - lo[:, None]).mul_(scale[:, None]).clamp_(-1.0, float(num_buckets)).float()
     x.clamp_(-1.0, float(num_buckets)).add_((rows * nbins + 1).float()[:, None] + magic)
     bucket = x.view(torch.int32).sub_(_MAGIC_BITS)
     flat = bucket.view(-1)
@@ -374,43 +411,37 @@ def _positions_histogram(
     unmarked = counts.masked_fill(marked, 0).view(num_b, nbins)
     below = (unmarked.cumsum(1) - unmarked).view(-1)
 
-    # The exact set: kept entries in marked buckets, sorted by (row, key, column).
-    in_marked = marked.index_select(0, flat).view(num_b, num_g)
-    s_row, s_col = in_marked.nonzero(as_tuple=True)
-    same_pid = g_pid[s_col] == block.q_pid[s_row]
-    kept = ~(same_pid & (g_cam[s_col] == block.q_cam[s_row]))
-    s_row, s_col, same_pid = s_row[kept], s_col[kept], same_pid[kept]
-    s_key = keys[s_row, s_col] + 0.0  # -0.0 -> +0.0: equal distances tie
-    by_key = torch.sort(s_key, stable=True).indices  # nonzero() gave (row, column) order
-    perm = by_key[torch.sort(s_row[by_key], stable=True).indices]
-    s_row, s_col, same_pid = s_row[perm], s_col[perm], same_pid[perm]
-    per_row = torch.bincount(s_row, minlength=num_b)
-    row_start = per_row.cumsum(0) - per_row
-    within = torch.arange(len(s_row), device=device) - row_start[s_row]
-    position = 1 + within + below[bucket[s_row, s_col].long()]
-    return s_row[same_pid], position[same_pid]
+    # The exact set: entries in marked buckets.
+    s_row, s_col = _nonzero(marked.index_select(0, flat).view(num_b, num_g))
+    return _exact_positions(block, s_row, s_col, g_pid, g_cam, below[bucket[s_row, s_col].long()])
 
 
-def _histogram_rows(
-    block: _Block,
-    g_pid: torch.Tensor,
-    g_cam: torch.Tensor,
-    num_buckets: int,
-    work: dict[str, torch.Tensor],
+def _part_positions(
+    block: _Block, g_pid: torch.Tensor, g_cam: torch.Tensor, num_buckets: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_positions_histogram` over sub-blocks of rows small enough to stay in cache."""
-    num_b, num_g = block.keys.shape
-    step = max(1, _SUB_ELEMENTS // max(num_g, 1))
-    if step >= num_b:
-        return _positions_histogram(block, g_pid, g_cam, num_buckets, work)
-    fields = [getattr(block, f.name) for f in dataclasses.fields(block)]
-    rows, positions = [], []
-    for a in range(0, num_b, step):
-        part = _Block(*(t[a : a + step] for t in fields))
-        r, p = _positions_histogram(part, g_pid, g_cam, num_buckets, work)
-        rows.append(r + a)
-        positions.append(p)
-    return torch.cat(rows), torch.cat(positions)
+    """Every true match's (row, position) for a few rows: shallow rows by threshold, deep rows
+    by histogram, as the estimated number of candidates (``key <= hi``) of each row decides."""
+    keys = block.keys
+    num_b, num_g = keys.shape
+    group_keys = keys.gather(1, block.cols)
+    hi = torch.where(block.is_pos, group_keys, -torch.inf).amax(1)
+    # Estimate each row's candidates from every ``stride``-th column.
+    stride = max(1, num_g // _SAMPLE_COLUMNS)
+    sample = keys[:, ::stride]
+    estimate = (sample <= hi[:, None]).sum(1) * (num_g / sample.shape[1])
+    shallow = estimate <= _SHALLOW_FRACTION * num_g
+    num_shallow = int(shallow.sum())
+    if num_shallow == num_b:
+        return _positions_threshold(block, hi, g_pid, g_cam)
+    if num_shallow == 0:
+        return _positions_histogram(block, g_pid, g_cam, num_buckets)
+    s_idx = shallow.nonzero().squeeze(1)
+    d_idx = (~shallow).nonzero().squeeze(1)
+    s_rows, s_pos = _positions_threshold(block.rows(s_idx), hi[s_idx], g_pid, g_cam)
+    d_rows, d_pos = _positions_histogram(block.rows(d_idx), g_pid, g_cam, num_buckets)
+    rows = torch.cat([s_idx[s_rows], d_idx[d_rows]])
+    order = torch.sort(rows, stable=True).indices
+    return rows[order], torch.cat([s_pos, d_pos])[order]
 
 
 def _block_positions(
@@ -418,29 +449,22 @@ def _block_positions(
     g_pid: torch.Tensor,
     g_cam: torch.Tensor,
     num_buckets: int,
-    work: dict[str, torch.Tensor],
-    try_topk: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Every true match's (row, 1-based position): top-k for shallow rows, histogram for deep.
-
-    Also returns the fraction of rows the top-k pass covered (0 when it was not tried).
-    """
+    pool: ThreadPoolExecutor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every true match's (row, 1-based position) in a block, in parts of ``_SUB_ELEMENTS``
+    (their work buffers stay in cache), on ``pool``'s threads when given."""
     num_b, num_g = block.keys.shape
-    if not try_topk:
-        rows, positions = _histogram_rows(block, g_pid, g_cam, num_buckets, work)
-        return rows, positions, 0.0
-    k = min(num_g, _TOPK)
-    covered, rows, positions = _positions_topk(block, k, g_pid, g_cam)
-    if len(covered) == num_b:
-        return rows, positions, 1.0
-    deep = torch.ones(num_b, dtype=torch.bool, device=block.keys.device)
-    deep[covered] = False
-    deep_rows = deep.nonzero(as_tuple=True)[0]
-    d_rows, d_positions = _histogram_rows(block.rows(deep_rows), g_pid, g_cam, num_buckets, work)
-    rows = torch.cat([rows, deep_rows[d_rows]])
-    positions = torch.cat([positions, d_positions])
-    order = torch.sort(rows, stable=True).indices
-    return rows[order], positions[order], len(covered) / num_b
+    step = max(1, _SUB_ELEMENTS // max(num_g, 1))
+    starts = range(0, num_b, step)
+
+    def part(a: int) -> tuple[torch.Tensor, torch.Tensor]:
+        r, p = _part_positions(block.slice(a, a + step), g_pid, g_cam, num_buckets)
+        return r + a, p
+
+    results = list(pool.map(part, starts)) if pool is not None else [part(a) for a in starts]
+    if len(results) == 1:
+        return results[0]
+    return torch.cat([r for r, _ in results]), torch.cat([p for _, p in results])
 
 
 def _row_metrics(
@@ -491,39 +515,41 @@ def _evaluate_blocks(
             "camera, pid != -1); check the query/gallery split"
         )
     nb = _num_buckets(num_g)
-    block_rows = next(_row_blocks(valid_rows, num_g)).size
-    work = {"x": torch.empty(block_rows * num_g, dtype=torch.float32, device=device)}
     order = torch.from_numpy(groups.order).to(device)
     g_pid = torch.from_numpy(groups.g_pid).to(device)
     g_cam = torch.from_numpy(groups.g_cam).to(device)
     first_all, ap_all, inp_all, rr_all = [], [], [], []
-    try_topk = True
-    for block in _row_blocks(valid_rows, num_g):
-        length = groups.length[block]
-        slot = np.arange(int(length.max()))
-        in_group = torch.from_numpy(slot[None, :] < length[:, None]).to(device)
-        index = np.minimum(groups.start[block][:, None] + slot[None, :], len(order) - 1)
-        cols = order[torch.from_numpy(index).to(device)]
-        q_pid = torch.from_numpy(q_pids[block]).to(device)
-        q_cam = torch.from_numpy(q_camids[block]).to(device)
-        same_cam = g_cam[cols] == q_cam[:, None]
-        keys = key_blocks(block)
-        with _threads(_EVAL_THREADS if device.type == "cpu" else None):
-            rows, positions, coverage = _block_positions(
-                _Block(keys, cols, in_group & ~same_cam, in_group & same_cam, q_pid, q_cam),
-                g_pid,
-                g_cam,
-                nb,
-                work,
-                try_topk,
-            )
-            # Most rows deep (e.g. untrained or random features): skip the top-k pass from now on.
-            try_topk = try_topk and coverage >= _TOPK_MIN_COVERAGE
-            first, ap, inp, rr = _row_metrics(rows, positions, len(block))
-        first_all.append(first.cpu())
-        ap_all.append(ap.cpu())
-        inp_all.append(inp.cpu())
-        rr_all.append(rr.cpu())
+    # CPU: the per-element passes run one torch thread each, on parts of a block handed to
+    # ``workers`` Python threads (torch releases the GIL); the matrix products use every thread.
+    workers = torch.get_num_threads() if device.type == "cpu" else 1
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        for block in _row_blocks(valid_rows, num_g):
+            length = groups.length[block]
+            slot = np.arange(int(length.max()))
+            in_group = torch.from_numpy(slot[None, :] < length[:, None]).to(device)
+            index = np.minimum(groups.start[block][:, None] + slot[None, :], len(order) - 1)
+            cols = order[torch.from_numpy(index).to(device)]
+            q_pid = torch.from_numpy(q_pids[block]).to(device)
+            q_cam = torch.from_numpy(q_camids[block]).to(device)
+            same_cam = g_cam[cols] == q_cam[:, None]
+            keys = key_blocks(block)
+            with _threads(1 if device.type == "cpu" else None):
+                rows, positions = _block_positions(
+                    _Block(keys, cols, in_group & ~same_cam, in_group & same_cam, q_pid, q_cam),
+                    g_pid,
+                    g_cam,
+                    nb,
+                    pool,
+                )
+                first, ap, inp, rr = _row_metrics(rows, positions, len(block))
+            first_all.append(first.cpu())
+            ap_all.append(ap.cpu())
+            inp_all.append(inp.cpu())
+            rr_all.append(rr.cpu())
+    finally:
+        if pool is not None:
+            pool.shutdown()
     first_hit = torch.cat(first_all).numpy()
     ranks = np.arange(1, max_rank + 1)
     cmc = (first_hit[:, None] <= ranks[None, :]).mean(axis=0, dtype=np.float64)

@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 import torch
 
-from bench.evaluation import _EVAL_THREADS, _threads, compute_distance
+from bench.evaluation import _threads, compute_distance
 
 __all__ = ["re_ranking", "rerank_features"]
 
@@ -265,7 +265,7 @@ def re_ranking(
         if not bool(torch.isfinite(m).all()):
             raise ValueError(f"{name} contains NaN or infinite values")
     # One CPU thread: measured faster than two on the shared machine (see bench.evaluation).
-    with _threads(_EVAL_THREADS if dev.type == "cpu" else None):
+    with _threads(1 if dev.type == "cpu" else None):
         out = _re_ranking(_Distances(qg, qq, gg), k1, k2, float(lambda_value), dev)
     return out.cpu().numpy() if as_numpy else out
 

@@ -156,36 +156,61 @@ def test_blocked_evaluation_equals_one_block(monkeypatch: pytest.MonkeyPatch) ->
     assert_matches_reference(*case, 20)
 
 
-@pytest.mark.parametrize("topk", [1, 3, 10_000])
+# _SHALLOW_FRACTION: -1 sends every row through the histogram path, 2 every row through the
+# threshold path, 0.3 splits the rows of a part between them.
+PATHS = {"histogram": -1.0, "threshold": 2.0, "mixed": 0.3}
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
 @pytest.mark.parametrize("ties", [False, True])
-def test_histogram_and_topk_paths_match_reference(
-    monkeypatch: pytest.MonkeyPatch, topk: int, ties: bool
+def test_histogram_and_threshold_paths_match_reference(
+    monkeypatch: pytest.MonkeyPatch, path: str, ties: bool
 ) -> None:
-    # _TOPK = 1 or 3 sends (almost) every row through the histogram path, 10_000 none; few
-    # buckets put many entries in the exact set, many ties put true matches in shared buckets.
-    monkeypatch.setattr(evaluation, "_TOPK", topk)
+    # Few buckets put many entries in the exact set, many ties put true matches in shared
+    # buckets; parts of 2 rows, blocks of 7.
+    monkeypatch.setattr(evaluation, "_SHALLOW_FRACTION", PATHS[path])
     monkeypatch.setattr(evaluation, "_MIN_BUCKETS", 4)
     monkeypatch.setattr(evaluation, "_BLOCK_ELEMENTS", 7 * 300)
-    monkeypatch.setattr(evaluation, "_SUB_ELEMENTS", 2 * 300)  # histogram in 2-row pieces
-    rng = np.random.default_rng(17 + topk + ties)
+    monkeypatch.setattr(evaluation, "_SUB_ELEMENTS", 2 * 300)
+    rng = np.random.default_rng(17 + len(path) + ties)
     for _ in range(4):
         case = random_case(rng, 30, 300, ties=ties)
         assert_matches_reference(*case, 50)
 
 
-def test_histogram_path_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    original = evaluation._positions_histogram
+@pytest.mark.parametrize("threads", [1, 2])
+def test_both_paths_are_taken_in_one_part(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    # A trained-like case (matches early for half the queries, random for the rest) sends rows
+    # of one part down both paths; with 2 torch threads the parts run on 2 worker threads.
+    calls: dict[str, list[int]] = {"threshold": [], "histogram": []}
+    for name in calls:
+        original = getattr(evaluation, f"_positions_{name}")
 
-    def spy(block, *args):
-        calls.append(block.keys.shape[0])
-        return original(block, *args)
+        def spy(block, *args, _name=name, _original=original):
+            calls[_name].append(block.keys.shape[0])
+            return _original(block, *args)
 
-    monkeypatch.setattr(evaluation, "_positions_histogram", spy)
-    monkeypatch.setattr(evaluation, "_TOPK", 2)
-    case = random_case(np.random.default_rng(2), 20, 100, ties=False)
-    assert_matches_reference(*case, 10)
-    assert sum(calls) > 0
+        monkeypatch.setattr(evaluation, f"_positions_{name}", spy)
+    monkeypatch.setattr(evaluation, "_SHALLOW_FRACTION", 0.2)  # 6 ids: a tenth share a pid
+    rng = np.random.default_rng(2)
+    distmat, q_pids, g_pids, q_camids, g_camids = random_case(rng, 40, 400, ties=False)
+    early = (g_pids[None, :] == q_pids[::2, None]) & (g_camids[None, :] != q_camids[::2, None])
+    distmat[::2] += np.where(early, 0.0, 1.0)  # even queries: true matches rank first
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert_matches_reference(distmat, q_pids, g_pids, q_camids, g_camids, 10)
+    finally:
+        torch.set_num_threads(before)
+    assert sum(calls["threshold"]) > 0 and sum(calls["histogram"]) > 0
+
+
+def test_nonzero_by_words_equals_nonzero() -> None:
+    gen = torch.Generator().manual_seed(0)
+    for shape, p in (((3, 5), 0.5), ((7, 64), 0.01), ((13, 101), 0.2), ((4, 8), 1.0), ((9, 33), 0)):
+        mask = torch.rand(shape, generator=gen) < p
+        for want, got in zip(mask.nonzero(as_tuple=True), evaluation._nonzero(mask)):
+            assert torch.equal(want, got)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.float16])
@@ -195,12 +220,12 @@ def test_distmat_dtypes(dtype: type) -> None:
     assert_matches_reference(distmat.astype(dtype), *labels, 20)
 
 
-@pytest.mark.parametrize("topk", [1, 128])
+@pytest.mark.parametrize("path", ["histogram", "threshold"])
 def test_scaled_and_shifted_distances_rank_the_same(
-    monkeypatch: pytest.MonkeyPatch, topk: int
+    monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     # Huge, tiny and negative distances (similarities negated): the bucket map must stay exact.
-    monkeypatch.setattr(evaluation, "_TOPK", topk)
+    monkeypatch.setattr(evaluation, "_SHALLOW_FRACTION", PATHS[path])
     rng = np.random.default_rng(8)
     distmat, *labels = random_case(rng, 20, 150, ties=True)
     want = evaluate_rank(distmat, *labels)
@@ -211,10 +236,10 @@ def test_scaled_and_shifted_distances_rank_the_same(
         np.testing.assert_array_equal(got.cmc, want.cmc)
 
 
-@pytest.mark.parametrize("topk", [1, 128])
-def test_signed_zero_and_infinity(monkeypatch: pytest.MonkeyPatch, topk: int) -> None:
+@pytest.mark.parametrize("path", ["histogram", "threshold"])
+def test_signed_zero_and_infinity(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     # -0.0 ties +0.0 (gallery order decides); +-inf are ordinary extreme distances.
-    monkeypatch.setattr(evaluation, "_TOPK", topk)
+    monkeypatch.setattr(evaluation, "_SHALLOW_FRACTION", PATHS[path])
     g_pids, g_cams = [2, 1, 3, 1, 1], [1, 1, 1, 1, 1]
     m = one_query([0.0, -0.0, -np.inf, np.inf, 5.0], g_pids, g_cams)
     # Ranked: g2 (-inf, pid 3), g0 (0, pid 2), g1 (-0, hit at 3), g4 (5, hit at 4), g3 (inf, 5).
