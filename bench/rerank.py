@@ -1,6 +1,7 @@
 """k-reciprocal re-ranking (Zhong et al. 2017, "Re-ranking Person Re-identification with
 k-reciprocal Encoding", CVPR), the computation of the authors' released code as torchreid's
-``re_ranking`` carries it (Eq. 7-13 of the paper, with the code's choices below), sparse.
+``re_ranking`` carries it (Eq. 7-13 of the paper, with the code's choices below), sparse and in
+column strips: no ``N x N`` array beyond the inputs.
 
 With ``N = Q + G`` and ``D`` the ``N x N`` distance matrix of query and gallery together:
 
@@ -18,27 +19,48 @@ With ``N = Q + G`` and ``D`` the ``N x N`` distance matrix of query and gallery 
    ``m = sum_k min(V[i, k], V[j, k])``.
 6. Final distance (Eq. 13): ``(1 - lambda) d_J + lambda d``, for query rows and gallery columns.
 
-V has at most a few hundred non-zeros a row, so it is kept sparse: no dense ``N x N`` array is
-built besides the input distances, and the Jaccard step touches only pairs that share a
-non-zero. Equal to the reference within float32 rounding where neighbour lists agree (nearest
-neighbours are taken with ``topk``; the reference's ``argsort`` may order exact ties otherwise).
+How: step 1 reads ``D`` one strip of columns at a time (tiled transposes of the given matrices,
+or a matrix product of the features) and keeps only each column's maximum and nearest
+neighbours. ``V`` has at most a few hundred non-zeros a row, so steps 2-6 work on sparse
+(row, column) lists, and the Jaccard step touches only pairs that share a non-zero. Strips and
+query chunks go to worker threads on the CPU.
+
+Neighbour order: the reference ranks with numpy's unstable ``argsort``, which orders equal
+distances arbitrarily; here equal distances are ordered by index (a stable sort), so the two
+agree wherever no exact tie straddles a neighbour cut-off, and everywhere against the reference
+run with a stable ``argsort`` (``benchmarks/eval_bench.py`` shows both).
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
-from bench.evaluation import _threads, compute_distance
+from bench.evaluation import METRICS, _squared_norms, _threads
 
 __all__ = ["re_ranking", "rerank_features"]
 
-# Rows of the N x N matrix handled at once (each row N float32 values).
-_ROW_ELEMENTS = 1 << 24
+# Elements of the N x N matrix handled per strip (columns x N float32 values).
+_ROW_ELEMENTS = 1 << 21
 # Query-gallery pairs expanded at once in the Jaccard step.
-_PAIR_ELEMENTS = 1 << 23
+_PAIR_ELEMENTS = 1 << 22
+# Rows per tile of a transposing copy (a whole-strip strided copy is ~10x slower).
+_TILE_ROWS = 1024
+# Nearest neighbours (with their distances) kept per column from features: the distances of V's
+# non-zeros are read from them, and the few that are not there are computed from features.
+_FEATURE_KEEP = 32
+# Rows (and columns) of a feature block: one matrix product serves two strips. (Measured at
+# Market-1501 scale: 2048 rows and 32 kept, 7.9 s; 1024 and 64, 11.2 s.)
+_FEATURE_STRIP = 2048
+
+
+# --------------------------------------------------------------------------------------------
+# Sources of D: given matrices, or features
+# --------------------------------------------------------------------------------------------
 
 
 def _square(x: torch.Tensor) -> torch.Tensor:
@@ -46,36 +68,45 @@ def _square(x: torch.Tensor) -> torch.Tensor:
     return x.pow(2).to(torch.float32)
 
 
-class _Distances:
-    """The ``N x N`` matrix ``[[qq, qg], [qg.T, gg]]`` without concatenating it.
+def _transposed_into(out: torch.Tensor, src: torch.Tensor) -> None:
+    """``out.copy_(src.T)`` in row tiles of ``src`` (cache-friendly on the CPU)."""
+    if src.device.type != "cpu":
+        out.copy_(src.T)
+        return
+    for r in range(0, src.shape[0], _TILE_ROWS):
+        out[:, r : r + _TILE_ROWS].copy_(src[r : r + _TILE_ROWS].T)
 
-    The reference reads it by columns; transposed copies made once make those rows.
-    """
+
+class _Matrices:
+    """``D = [[qq, qg], [qg.T, gg]]`` from the three given matrices, never concatenated."""
 
     def __init__(self, qg: torch.Tensor, qq: torch.Tensor, gg: torch.Tensor) -> None:
         self.qg, self.qq, self.gg = qg, qq, gg
         self.num_q, self.num_g = qg.shape
         self.n = self.num_q + self.num_g
-        self.qq_t = qq.T.contiguous()
-        self.qg_t = qg.T.contiguous()
-        self.gg_t = gg.T.contiguous()
+        self.device = qg.device
 
     def columns(self, start: int, stop: int) -> torch.Tensor:
-        """Columns ``start:stop`` of the matrix, as rows ``(stop - start, N)``."""
+        """``A[:, start:stop].T``: columns of ``A = D**2`` as float32 rows ``(stop - start, N)``."""
         q = self.num_q
-        parts = []
-        if start < q:
-            a, b = start, min(stop, q)
-            parts.append(torch.cat([self.qq_t[a:b], self.qg[a:b]], dim=1))
-        if stop > q:
-            a, b = max(start, q) - q, stop - q
-            parts.append(torch.cat([self.qg_t[a:b], self.gg_t[a:b]], dim=1))
-        return torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]
+        out = torch.empty((stop - start, self.n), dtype=self.qg.dtype, device=self.device)
+        a, b = start, min(stop, q)
+        if a < b:  # query columns: [qq[:, i]; qg[i, :]]
+            _transposed_into(out[: b - a, :q], self.qq[:, a:b])
+            out[: b - a, q:].copy_(self.qg[a:b])
+        a, b = max(start, q) - q, stop - q
+        if a < b:  # gallery columns: [qg[:, j]; gg[:, j]]
+            rows = out[out.shape[0] - (b - a) :]
+            _transposed_into(rows[:, :q], self.qg[:, a:b])
+            _transposed_into(rows[:, q:], self.gg[:, a:b])
+        if out.dtype == torch.float32:
+            return out.mul_(out)
+        return _square(out)
 
-    def at(self, r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """Entries ``[r, c]`` for index tensors of equal shape."""
+    def entries(self, r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """``A[r, c]`` for index tensors of equal shape."""
         q = self.num_q
-        out = torch.empty(r.shape, dtype=self.qg.dtype, device=self.qg.device)
+        out = torch.empty(r.shape, dtype=self.qg.dtype, device=self.device)
         rq, cq = r < q, c < q
         for mask, src, rr, cc in (
             (rq & cq, self.qq, r, c),
@@ -85,7 +116,159 @@ class _Distances:
         ):
             if bool(mask.any()):
                 out[mask] = src[rr[mask], cc[mask]]
+        return _square(out)
+
+    def query_rows(self, start: int, stop: int) -> torch.Tensor:
+        """``A[Q:, start:stop].T`` (query columns, gallery rows): ``qg[start:stop]**2``."""
+        return _square(self.qg[start:stop])
+
+    def check_finite(self) -> None:
+        for name, m in (("q_g_dist", self.qg), ("q_q_dist", self.qq), ("g_g_dist", self.gg)):
+            if not bool(torch.isfinite(m).all()):
+                raise ValueError(f"{name} contains NaN or infinite values")
+
+
+class _Features:
+    """``D`` from features: Euclidean, or cosine distance ``1 - cos``; symmetric by definition,
+    so a column is computed as a row, by one matrix product a strip."""
+
+    def __init__(self, query: torch.Tensor, gallery: torch.Tensor, metric: str) -> None:
+        x = torch.cat([query.detach(), gallery.detach()]).to(torch.float32)
+        sq = _squared_norms(x)
+        if metric == "cosine":
+            x = x / sq.sqrt().clamp_min(1e-12)[:, None]
+        self.x, self.sq, self.metric = x, sq, metric
+        self.num_q, self.num_g = query.shape[0], gallery.shape[0]
+        self.n = self.num_q + self.num_g
+        self.device = x.device
+
+    def _block(self, rows: slice, cols: slice) -> torch.Tensor:
+        xr, xc = self.x[rows], self.x[cols]
+        if self.metric == "cosine":
+            return torch.mm(xr, xc.T).neg_().add_(1.0).pow_(2)
+        out = torch.addmm(self.sq[cols][None, :], xr, xc.T, beta=1.0, alpha=-2.0)
+        return out.add_(self.sq[rows][:, None]).clamp_(min=0)
+
+    def columns(self, start: int, stop: int) -> torch.Tensor:
+        return self._block(slice(start, stop), slice(0, self.n))
+
+    def entries(self, r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        out = torch.empty(r.shape, dtype=torch.float32, device=self.device)
+        step = max(1, _ROW_ELEMENTS // self.x.shape[1])
+        for s in range(0, len(r), step):
+            xr, xc = self.x[r[s : s + step]], self.x[c[s : s + step]]
+            dot = (xr * xc).sum(1)
+            if self.metric == "cosine":
+                out[s : s + step] = (1.0 - dot).pow_(2)
+            else:
+                sq = self.sq[r[s : s + step]] + self.sq[c[s : s + step]]
+                out[s : s + step] = sq.sub_(dot, alpha=2.0).clamp_(min=0)
         return out
+
+    def neighbours(self, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Column maxima of ``A`` and each column's ``width`` smallest entries (values, rows),
+        over blocks ``(I, J)``, ``J >= I``, of the symmetric ``A``: each block's matrix product
+        serves the rows of ``I`` and, transposed, those of ``J``. Keeps ``A`` of query rows x
+        gallery columns (:attr:`query_gallery`) for the final step."""
+        n, q, dev = self.n, self.num_q, self.device
+        col_max = torch.zeros(n, dtype=torch.float32, device=dev)
+        top_a = torch.full((n, width), torch.inf, dtype=torch.float32, device=dev)
+        top_i = torch.zeros((n, width), dtype=torch.long, device=dev)
+        self.query_gallery = torch.empty((q, self.num_g), dtype=torch.float32, device=dev)
+        # Strip edges include Q, so a block's columns are all query or all gallery.
+        edges = sorted({*range(0, n, _FEATURE_STRIP), q, n})
+        strips = list(itertools.pairwise(edges))
+
+        def merge(rows: slice, block: torch.Tensor, first_col: int) -> None:
+            col_max[rows] = torch.maximum(col_max[rows], block.amax(1))
+            k = min(width, block.shape[1])
+            vals, idx = torch.topk(block, k, dim=1, largest=False, sorted=False)
+            vals = torch.cat([top_a[rows], vals], dim=1)
+            idx = torch.cat([top_i[rows], idx + first_col], dim=1)
+            best, at = torch.topk(vals, width, dim=1, largest=False, sorted=True)
+            top_a[rows], top_i[rows] = best, idx.gather(1, at)
+
+        for a, (i0, i1) in enumerate(strips):
+            for j0, j1 in strips[a:]:
+                block = self._block(slice(i0, i1), slice(j0, j1))
+                merge(slice(i0, i1), block, j0)
+                if j0 != i0:
+                    merge(slice(j0, j1), block.T.contiguous(), i0)
+                if i1 <= q and j0 >= q:
+                    self.query_gallery[i0:i1, j0 - q : j1 - q] = block
+        return col_max, top_a, top_i
+
+    def query_rows(self, start: int, stop: int) -> torch.Tensor:
+        return self.query_gallery[start:stop]
+
+    def check_finite(self) -> None:
+        if not bool(torch.isfinite(self.sq).all()):
+            raise ValueError("query or gallery features contain NaN or infinite values")
+
+
+_Source = _Matrices | _Features
+
+
+# --------------------------------------------------------------------------------------------
+# Step 1: column maxima and nearest neighbours, one strip of columns at a time
+# --------------------------------------------------------------------------------------------
+
+
+def _strip_neighbours(
+    source: _Source, start: int, stop: int, k: int, keep: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For columns ``start:stop``: the maximum of ``A``, the ``k`` nearest neighbours under
+    ``d = A / max`` ordered by (distance, index), and the ``keep`` nearest with their ``d``."""
+    d = source.columns(start, stop)
+    col_max = d.amax(1)
+    d.div_(col_max[:, None])
+    width = min(source.n, max(k + 1, keep))
+    values, index = torch.topk(d, width, dim=1, largest=False, sorted=True)
+    # Equal distances among the first k + 1: order those rows by (distance, index) instead.
+    w = min(width, k + 1)
+    tied = (values[:, 1:w] == values[:, : w - 1]).any(1).nonzero().squeeze(1)
+    for r in tied.tolist():
+        index[r, :k] = torch.sort(d[r], stable=True).indices[:k]
+    return col_max, index[:, :k], index[:, :keep], values[:, :keep]
+
+
+def _neighbours(
+    source: _Source, k: int, keep: int, pool: ThreadPoolExecutor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    n = source.n
+    step = max(1, _ROW_ELEMENTS // n)
+    starts = range(0, n, step)
+
+    def strip(s: int) -> tuple[torch.Tensor, ...]:
+        return _strip_neighbours(source, s, min(s + step, n), k, keep)
+
+    parts = list(pool.map(strip, starts)) if pool is not None else [strip(s) for s in starts]
+    col_max, nbr, keep_idx, keep_d = (torch.cat(p) for p in zip(*parts))
+    if not bool(torch.isfinite(col_max).all()):
+        source.check_finite()  # names the input at fault
+    return col_max, nbr, keep_idx, keep_d
+
+
+def _feature_neighbours(
+    source: _Features, k: int, keep: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_neighbours` for features, from :meth:`_Features.neighbours`."""
+    col_max, top_a, top_i = source.neighbours(min(source.n, max(k + 1, keep)))
+    if not bool(torch.isfinite(col_max).all()):
+        source.check_finite()
+    d = top_a.div_(col_max[:, None])
+    nbr = top_i[:, :k].clone()
+    w = min(d.shape[1], k + 1)
+    tied = (d[:, 1:w] == d[:, : w - 1]).any(1).nonzero().squeeze(1)
+    for r in tied.tolist():
+        row = source.columns(r, r + 1)[0].div_(col_max[r])
+        nbr[r] = torch.sort(row, stable=True).indices[:k]
+    return col_max, nbr, top_i[:, :keep], d[:, :keep]
+
+
+# --------------------------------------------------------------------------------------------
+# Steps 2-4: k-reciprocal sets, their expansion, weights and query expansion
+# --------------------------------------------------------------------------------------------
 
 
 def _reciprocal(nbr: torch.Tensor) -> torch.Tensor:
@@ -137,59 +320,81 @@ def _expansion_sets(nbr: torch.Tensor, k1: int) -> tuple[torch.Tensor, torch.Ten
     return torch.cat(rows_out), torch.cat(cols_out)
 
 
+def _original_distances(
+    source: _Source,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    col_max: torch.Tensor,
+    keep_idx: torch.Tensor,
+    keep_d: torch.Tensor,
+) -> torch.Tensor:
+    """``d(rows, cols) = A[cols, rows] / max_col(rows)``. Matrices: read. Features: from each
+    row's kept nearest neighbours where they hold it (``A`` is symmetric), computed otherwise."""
+    if isinstance(source, _Matrices):
+        return source.entries(cols, rows) / col_max[rows]
+    n = keep_idx.shape[0]
+    flat_key = (torch.arange(n, device=keep_idx.device)[:, None] * n + keep_idx).reshape(-1)
+    order = torch.argsort(flat_key)
+    sorted_key = flat_key[order]
+    want = rows * n + cols
+    at = torch.searchsorted(sorted_key, want).clamp_(max=len(sorted_key) - 1)
+    found = sorted_key[at] == want
+    out = torch.empty(len(rows), dtype=torch.float32, device=keep_d.device)
+    out[found] = keep_d.reshape(-1)[order[at[found]]]
+    missing = (~found).nonzero().squeeze(1)
+    if len(missing):
+        r, c = rows[missing], cols[missing]
+        out[missing] = source.entries(r, c) / col_max[r]
+    return out
+
+
 def _sparse(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int) -> torch.Tensor:
     coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (n, n), check_invariants=False)
     return coo.coalesce()
 
 
-@torch.no_grad()
-def _re_ranking(
-    dist: _Distances, k1: int, k2: int, lambda_value: float, device: torch.device
-) -> torch.Tensor:
-    n = dist.n
-    # 1. Column maxima of A = D**2 and the k1 + 1 nearest neighbours of every row of d.
-    # max(x**2) is the larger square of min(x) and max(x) (squaring is monotone in |x|); the
-    # neighbours of d(i, .) = A[:, i] / max are those of A[:, i] (a positive scale), ties aside.
-    col_max = torch.empty(n, dtype=torch.float32, device=device)
-    k = min(n, max(k1 + 1, k2))
-    nbr = torch.empty((n, k), dtype=torch.long, device=device)
-    step = max(1, _ROW_ELEMENTS // n)
-    for s in range(0, n, step):
-        a = dist.columns(s, min(s + step, n))
-        lo, hi = torch.aminmax(a, dim=1)
-        col_max[s : s + step] = torch.maximum(_square(lo), _square(hi))
-        nbr[s : s + step] = torch.topk(_square(a), k, dim=1, largest=False, sorted=True).indices
-    return _sparse_steps(dist, nbr, col_max, k1, k2, lambda_value, device)
-
-
-def _sparse_steps(
-    dist: _Distances,
+def _encoding(
+    source: _Source,
     nbr: torch.Tensor,
     col_max: torch.Tensor,
+    keep_idx: torch.Tensor,
+    keep_d: torch.Tensor,
     k1: int,
     k2: int,
-    lambda_value: float,
-    device: torch.device,
 ) -> torch.Tensor:
-    """Steps 2-6 on the neighbour lists: many small sparse operations."""
-    n, num_q = dist.n, dist.num_q
-    # 2-4. Expanded k-reciprocal sets, Gaussian weights, then local query expansion.
+    """``V`` after query expansion, a coalesced sparse ``N x N`` tensor (steps 2-4)."""
+    n, device = source.n, col_max.device
     rows, cols = _expansion_sets(nbr, k1)
-    d_rc = _square(dist.at(cols, rows)) / col_max[rows]  # d(i, j) = A[j, i] / max_col(i)
-    w = torch.exp(-d_rc)
+    w = torch.exp(-_original_distances(source, rows, cols, col_max, keep_idx, keep_d))
     total = torch.zeros(n, dtype=torch.float32, device=device).index_add_(0, rows, w)
     v = _sparse(rows, cols, w / total[rows], n)
-    if k2 != 1:
-        qe_rows = torch.arange(n, device=device).repeat_interleave(k2)
-        qe = _sparse(qe_rows, nbr[:, :k2].reshape(-1), torch.ones(n * k2, device=device), n)
-        with warnings.catch_warnings():  # "sparse CSR support is in beta", said inside mm
-            warnings.simplefilter("ignore", UserWarning)
-            v = torch.sparse.mm(qe, v).coalesce()
-        v = _sparse(v.indices()[0], v.indices()[1], v.values() / k2, n)
-    # 5-6. Jaccard distance over pairs that share a non-zero, for query rows, gallery columns.
+    if k2 == 1:
+        return v
+    qe_rows = torch.arange(n, device=device).repeat_interleave(k2)
+    qe = _sparse(qe_rows, nbr[:, :k2].reshape(-1), torch.ones(n * k2, device=device), n)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta", said inside mm
+        warnings.simplefilter("ignore", UserWarning)
+        v = torch.sparse.mm(qe, v).coalesce()
+    return _sparse(v.indices()[0], v.indices()[1], v.values() / k2, n)
+
+
+# --------------------------------------------------------------------------------------------
+# Steps 5-6: Jaccard distance over pairs sharing a non-zero, final distance
+# --------------------------------------------------------------------------------------------
+
+
+def _final_distances(
+    source: _Source,
+    v: torch.Tensor,
+    col_max: torch.Tensor,
+    lambda_value: float,
+    pool: ThreadPoolExecutor | None,
+) -> torch.Tensor:
+    n, num_q, num_g, device = source.n, source.num_q, source.num_g, col_max.device
     idx, val = v.indices(), v.values()
     q_entries = idx[0] < num_q
     q_row, q_col, q_val = idx[0][q_entries], idx[1][q_entries], val[q_entries]
+    # Gallery entries grouped by column (CSC): column k's entries are a contiguous range.
     g_entries = idx[0] >= num_q
     by_col = torch.sort(idx[1][g_entries], stable=True).indices
     g_row = idx[0][g_entries][by_col] - num_q
@@ -198,31 +403,75 @@ def _sparse_steps(
     col_count = torch.bincount(g_col, minlength=n)
     col_start = col_count.cumsum(0) - col_count
     pairs_per_entry = col_count[q_col]
-    num_g = dist.num_g
-    out = torch.empty((num_q, num_g), dtype=torch.float32, device=device)
     entry_start = torch.searchsorted(q_row, torch.arange(num_q + 1, device=device))
     pair_cum = torch.cat([pairs_per_entry.new_zeros(1), pairs_per_entry.cumsum(0)])
-    q0 = 0
-    while q0 < num_q:
-        # As many query rows as fit in the pair budget (at least one).
-        e0 = int(entry_start[q0])
-        limit = int(pair_cum[e0]) + _PAIR_ELEMENTS
-        q1 = int(torch.searchsorted(pair_cum[entry_start], limit, right=True)) - 1
-        q1 = min(max(q1, q0 + 1), num_q)
-        e1 = int(entry_start[q1])
+    # Chunks of query rows, each within the pair budget (at least one row).
+    cuts = [0]
+    bounds = pair_cum[entry_start].tolist()
+    while cuts[-1] < num_q:
+        q0 = cuts[-1]
+        limit = bounds[q0] + _PAIR_ELEMENTS
+        q1 = int(np.searchsorted(bounds, limit, side="right")) - 1
+        cuts.append(min(max(q1, q0 + 1), num_q))
+    if isinstance(source, _Features):  # overwrite the kept original distances in place
+        out = source.query_gallery
+    else:
+        out = torch.empty((num_q, num_g), dtype=torch.float32, device=device)
+
+    def chunk(q0: int, q1: int) -> None:
+        e0, e1 = int(entry_start[q0]), int(entry_start[q1])
         m = torch.zeros((q1 - q0) * num_g, dtype=torch.float32, device=device)
         counts = pairs_per_entry[e0:e1]
-        entry = torch.arange(e0, e1, device=device).repeat_interleave(counts)
-        offset = torch.arange(len(entry), device=device) - (pair_cum[entry] - pair_cum[e0])
-        at = col_start[q_col[entry]] + offset
-        contrib = torch.minimum(q_val[entry], g_val[at])
-        m.index_add_(0, (q_row[entry] - q0) * num_g + g_row[at], contrib)
+        num_pairs = int(counts.sum())
+        if num_pairs:
+            # Pair p of entry e reads gallery entry col_start[q_col[e]] + (p - first pair of e).
+            shift = col_start[q_col[e0:e1]] - (pair_cum[e0:e1] - pair_cum[e0])
+            at = torch.repeat_interleave(shift, counts, output_size=num_pairs)
+            at += torch.arange(num_pairs, device=device)
+            q_part = torch.repeat_interleave(q_val[e0:e1], counts, output_size=num_pairs)
+            contrib = torch.minimum(q_part, g_val[at])
+            base = torch.repeat_interleave(
+                (q_row[e0:e1] - q0) * num_g, counts, output_size=num_pairs
+            )
+            m.index_add_(0, base.add_(g_row[at]), contrib)
         m = m.view(q1 - q0, num_g)
-        jaccard = 1 - m / (2.0 - m)
-        original = _square(dist.qg[q0:q1]) / col_max[q0:q1, None]
-        out[q0:q1] = jaccard * (1 - lambda_value) + original * lambda_value
-        q0 = q1
+        jaccard = m.div(m.neg().add_(2.0)).neg_().add_(1.0)  # 1 - m / (2 - m)
+        original = source.query_rows(q0, q1).div_(col_max[q0:q1, None])
+        torch.add(jaccard.mul_(1 - lambda_value), original, alpha=lambda_value, out=out[q0:q1])
+
+    spans = list(itertools.pairwise(cuts))
+    if pool is not None:
+        list(pool.map(lambda span: chunk(*span), spans))
+    else:
+        for span in spans:
+            chunk(*span)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def _re_ranking(source: _Source, k1: int, k2: int, lambda_value: float) -> torch.Tensor:
+    cpu = source.device.type == "cpu"
+    workers = torch.get_num_threads() if cpu else 1
+    keep = _FEATURE_KEEP if isinstance(source, _Features) else 0
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    k = min(source.n, max(k1 + 1, k2))
+    try:
+        if isinstance(source, _Features):  # matrix products on every thread
+            col_max, nbr, keep_idx, keep_d = _feature_neighbours(source, k, keep)
+        # Worker threads run one torch thread each.
+        with _threads(1 if cpu else None):
+            if isinstance(source, _Matrices):
+                col_max, nbr, keep_idx, keep_d = _neighbours(source, k, keep, pool)
+            v = _encoding(source, nbr, col_max, keep_idx, keep_d, k1, k2)
+            return _final_distances(source, v, col_max, lambda_value, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
 
 def _check(k1: int, k2: int, lambda_value: float) -> None:
@@ -246,7 +495,9 @@ def re_ranking(
 ) -> np.ndarray | torch.Tensor:
     """Re-ranked ``(Q, G)`` distance from the three distance matrices (torchreid's signature).
 
-    Returns float32, numpy when ``q_g_dist`` is numpy, else a tensor on ``device``.
+    Returns float32, numpy when ``q_g_dist`` is numpy, else a tensor on ``device``. Memory
+    beyond the inputs: the ``(Q, G)`` result, ``V`` (a few hundred non-zeros a row) and a strip
+    of columns per worker thread.
     """
     _check(k1, k2, lambda_value)
     as_numpy = not isinstance(q_g_dist, torch.Tensor)
@@ -261,12 +512,7 @@ def re_ranking(
             f"shapes do not fit: q_g {tuple(qg.shape)}, q_q {tuple(qq.shape)} (want "
             f"{(num_q,) * 2}), g_g {tuple(gg.shape)} (want {(num_g,) * 2})"
         )
-    for name, m in (("q_g_dist", qg), ("q_q_dist", qq), ("g_g_dist", gg)):
-        if not bool(torch.isfinite(m).all()):
-            raise ValueError(f"{name} contains NaN or infinite values")
-    # One CPU thread: measured faster than two on the shared machine (see bench.evaluation).
-    with _threads(1 if dev.type == "cpu" else None):
-        out = _re_ranking(_Distances(qg, qq, gg), k1, k2, float(lambda_value), dev)
+    out = _re_ranking(_Matrices(qg, qq, gg), k1, k2, float(lambda_value))
     return out.cpu().numpy() if as_numpy else out
 
 
@@ -280,14 +526,17 @@ def rerank_features(
     *,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Re-ranked ``(Q, G)`` distance from features: :func:`compute_distance` gives the three
-    matrices (``(Q + G)**2`` float32 values in memory: 1.5 GB at Market-1501 scale, beyond this
-    tool's memory bound at MSMT17 scale), then :func:`re_ranking`.
+    """Re-ranked ``(Q, G)`` distance from features, without the ``(Q + G)**2`` distance matrix:
+    its columns are computed a strip at a time by a matrix product. Memory beyond the features:
+    the ``(Q, G)`` float32 result, ``V`` and a strip per worker thread.
+
+    The distances are :func:`bench.evaluation.compute_distance`'s (Euclidean or ``1 - cos``),
+    squared straight from the expansion ``||a||^2 + ||b||^2 - 2 a.b`` rather than square-rooted
+    and squared again: equal to :func:`re_ranking` of those matrices up to float rounding.
     """
+    _check(k1, k2, lambda_value)
+    if metric not in METRICS:
+        raise ValueError(f"unknown distance metric {metric!r}; allowed: {', '.join(METRICS)}")
     dev = torch.device(device) if device is not None else query.device
-    q = query.detach().to(dev)
-    g = gallery.detach().to(dev)
-    qg = compute_distance(q, g, metric)
-    qq = compute_distance(q, q, metric)
-    gg = compute_distance(g, g, metric)
-    return re_ranking(qg, qq, gg, k1, k2, lambda_value, device=dev)
+    source = _Features(query.to(dev), gallery.to(dev), metric)
+    return _re_ranking(source, k1, k2, float(lambda_value))

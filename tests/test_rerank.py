@@ -11,9 +11,12 @@ from bench.evaluation import compute_distance
 from bench.rerank import re_ranking, rerank_features
 
 
-def reference_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3):
+def reference_re_ranking(
+    q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3, kind="quicksort"
+):
     """torchreid 0.2.5 ``torchreid/reid/utils/rerank.py`` (from the authors' code, MIT), as is
-    but for formatting: the oracle the sparse implementation must reproduce."""
+    but for formatting and ``kind`` (numpy's argsort; the reference's is the default, quicksort):
+    the oracle the sparse implementation must reproduce."""
     original_dist = np.concatenate(
         [
             np.concatenate([q_q_dist, q_g_dist], axis=1),
@@ -24,7 +27,7 @@ def reference_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value
     original_dist = np.power(original_dist, 2).astype(np.float32)
     original_dist = np.transpose(1.0 * original_dist / np.max(original_dist, axis=0))
     V = np.zeros_like(original_dist).astype(np.float32)
-    initial_rank = np.argsort(original_dist).astype(np.int32)
+    initial_rank = np.argsort(original_dist, kind=kind).astype(np.int32)
     query_num = q_g_dist.shape[0]
     gallery_num = q_g_dist.shape[0] + q_g_dist.shape[1]
     all_num = gallery_num
@@ -114,6 +117,32 @@ def test_equals_reference(
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     # Re-ranking changed something: not just lambda times the original distance.
     assert np.abs(want - lam * (qg**2 / (qg**2).max())).max() > 1e-3
+
+
+def test_exact_ties_are_ordered_by_index() -> None:
+    # Integer distances: many exact ties at the neighbour cut-offs. With a stable argsort the
+    # reference orders them by index, as re_ranking does.
+    rng = np.random.default_rng(5)
+    pts = rng.integers(0, 4, size=(70, 3)).astype(np.float64)
+    full = np.abs(pts[:, None, :] - pts[None, :, :]).sum(-1)  # L1 distances: integers
+    qg, qq, gg = full[:15, 15:], full[:15, :15], full[15:, 15:]
+    want = reference_re_ranking(qg, qq, gg, 6, 3, 0.3, kind="stable")
+    got = re_ranking(qg, qq, gg, 6, 3, 0.3)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    # The ties matter: numpy's default order gives another answer somewhere.
+    assert np.abs(reference_re_ranking(qg, qq, gg, 6, 3, 0.3) - want).max() > 1e-3
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_features_in_blocks_equal_matrices(monkeypatch: pytest.MonkeyPatch, metric: str) -> None:
+    # Feature blocks of 13 rows (the query count, 20, is not a multiple), 4 kept neighbours
+    # per column: most distances of V's non-zeros are computed from features.
+    monkeypatch.setattr(rerank, "_FEATURE_STRIP", 13)
+    monkeypatch.setattr(rerank, "_FEATURE_KEEP", 4)
+    q, g = clustered(20, 75, 16, seed=21)
+    want = reference_re_ranking(*matrices(q, g, metric), 8, 3, 0.3)
+    got = rerank_features(q, g, metric, 8, 3, 0.3)
+    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-5)
 
 
 def test_small_blocks_equal_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
