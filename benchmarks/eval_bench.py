@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers
 
 from bench.evaluation import compute_distance, evaluate_features, evaluate_rank
-from bench.rerank import re_ranking
+from bench.rerank import re_ranking, rerank_features
 
 MARKET = {"num_q": 3368, "num_g": 15913, "ids": 751, "cams": 6, "distractors": 2793}
 MSMT_Q, MSMT_G, MSMT_IDS, MSMT_CAMS = 11659, 82161, 3060, 15
@@ -389,6 +389,35 @@ def neighbour_ties(mats: list[np.ndarray], cuts: tuple[int, ...] = (6, 11, 21)) 
     return count
 
 
+def _rerank_row(name: str, seconds: float, extra_mb: float, reranked, labels) -> dict:
+    m = evaluate_rank(reranked, *labels)
+    return {
+        "": name,
+        "seconds": seconds,
+        "mAP %": 100 * m.mAP,
+        "Rank-1 %": 100 * m.rank(1),
+        "peak MB beyond inputs": extra_mb,
+    }
+
+
+def _measured(fn, device: torch.device):
+    """(seconds, result, peak MB beyond what was resident before) of one call."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    else:
+        reset_peak_rss()
+        base = rss_mb()
+    seconds, out = best_of(1, fn, device)
+    if device.type == "cuda":
+        extra = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    else:
+        extra = peak_rss_mb() - base
+    return seconds, out, extra
+
+
 def section_rerank(args: argparse.Namespace, device: torch.device) -> None:
     scale = dict(MARKET)
     if args.quick or args.rerank_small:
@@ -398,61 +427,73 @@ def section_rerank(args: argparse.Namespace, device: torch.device) -> None:
     q, g = data["q"], data["g"]
     print(
         f"\n### k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3): {scale['num_q']:,} x "
-        f"{scale['num_g']:,}, {DIM}-d, Euclidean distance matrices given to both\n"
+        f"{scale['num_g']:,}, {DIM}-d, Euclidean\n"
     )
     t0 = time.perf_counter()
     mats = [compute_distance(a, b, "euclidean").numpy() for a, b in ((q, g), (q, q), (g, g))]
     t_mats = time.perf_counter() - t0
-    reset_peak_rss()
-    base = rss_mb()
-    t_ours, ours = best_of(
-        1, lambda: re_ranking(*[torch.from_numpy(m).to(device) for m in mats], device=device)
-    )
-    ours = ours.cpu().numpy()
-    extra = peak_rss_mb() - base if device.type == "cpu" else float("nan")
     plain = evaluate_rank(mats[0], *labels)
-    m_ours = evaluate_rank(ours, *labels)
     rows = [
         {
-            "": "distances (Q+G)^2 by matmul, shared",
-            "seconds": t_mats,
+            "": "no re-ranking",
+            "seconds": float("nan"),
             "mAP %": 100 * plain.mAP,
             "Rank-1 %": 100 * plain.rank(1),
-        },
-        {
-            "": "ours",
-            "seconds": t_ours,
-            "mAP %": 100 * m_ours.mAP,
-            "Rank-1 %": 100 * m_ours.rank(1),
-            "peak MB beyond inputs": extra,
-        },
+        }
     ]
-    ref = peers.torchreid_rerank()
-    if ref is not None and not args.no_rerank_reference:
-        reset_peak_rss()
-        base = rss_mb()
-        t_ref, want = best_of(1, lambda: ref.re_ranking(*mats))
-        extra_ref = peak_rss_mb() - base
-        m_ref = evaluate_rank(want, *labels)
+    t_feat, from_feat, extra_feat = _measured(
+        lambda: rerank_features(q.to(device), g.to(device), "euclidean", device=device).cpu(),
+        device,
+    )
+    rows.append(
+        _rerank_row("ours from features (rerank_features)", t_feat, extra_feat, from_feat, labels)
+    )
+    mats_dev = [torch.from_numpy(m).to(device) for m in mats]
+    t_ours, ours, extra = _measured(lambda: re_ranking(*mats_dev, device=device).cpu(), device)
+    rows.append(_rerank_row("ours from the 3 matrices (re_ranking)", t_ours, extra, ours, labels))
+    ours = ours.numpy()
+    notes = [
+        f"The three distance matrices by matmul (compute_distance) took {t_mats:.2f} s; "
+        f"`rerank_features` needs none of them.",
+        f"ours from features vs ours from matrices: max |diff| "
+        f"{float(np.abs(from_feat.numpy() - ours).max()):.2e}",
+    ]
+    cpu = torch.device("cpu")
+    for stable in (False, True):
+        ref = peers.torchreid_rerank(stable=stable)
+        if ref is None or args.no_rerank_reference:
+            break
+        what = "stable argsort" if stable else "as released"
+        t_ref, want, extra_ref = _measured(
+            lambda ref=ref: ref.re_ranking(*mats), torch.device("cpu")
+        )
         rows.append(
-            {
-                "": f"torchreid {peers.version('torchreid')} re_ranking",
-                "seconds": t_ref,
-                "mAP %": 100 * m_ref.mAP,
-                "Rank-1 %": 100 * m_ref.rank(1),
-                "peak MB beyond inputs": extra_ref,
-            }
+            _rerank_row(
+                f"torchreid {peers.version('torchreid')} re_ranking ({what})",
+                t_ref,
+                extra_ref,
+                want,
+                labels,
+            )
         )
         diff = np.abs(ours - want).max(axis=1)
-        ties = neighbour_ties(mats)
-        print(
-            f"max |ours - torchreid| = {diff.max():.2e}; query rows differing by more than 1e-5: "
-            f"{int((diff > 1e-5).sum())} of {len(diff)}; rows of the (Q+G)^2 matrix with an exact "
-            f"float32 tie across a neighbour cut-off (k2=6, k1/2+1=11, k1+1=21), which the "
-            f"reference's unstable argsort orders arbitrarily: {ties}; speed-up "
-            f"{t_ref / t_ours:.1f}x\n"
+        notes.append(
+            f"torchreid {what}: max |ours - torchreid| = {diff.max():.2e}, query rows differing by "
+            f"more than 1e-5: {int((diff > 1e-5).sum())} of {len(diff)}; speed-up "
+            f"{t_ref / t_ours:.1f}x on the same matrices, {(t_mats + t_ref) / t_feat:.1f}x end to end from features "
+            f"(matmul distances + torchreid vs rerank_features)"
         )
+        if not stable:
+            notes.append(
+                "rows of the (Q+G)^2 matrix with an exact float32 tie across a neighbour cut-off "
+                "(k2=6, k1/2+1=11, k1+1=21), which numpy's default (unstable) argsort orders "
+                f"arbitrarily and ours by index: {neighbour_ties(mats)}"
+            )
+        del want
     print(tabulate(rows, headers="keys", tablefmt="github", floatfmt=".2f"))
+    print()
+    for note in notes:
+        print(f"- {note}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--rerank-small", action="store_true", help="re-ranking at 500 x 2,500")
     p.add_argument(
-        "--no-rerank-reference", action="store_true", help="skip torchreid's re_ranking (slow)"
+        "--no-rerank-reference",
+        action="store_true",
+        help="skip torchreid's re_ranking (slow: run twice, as released and with a stable argsort)",
     )
     p.add_argument("--child-gallery", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

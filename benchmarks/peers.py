@@ -59,10 +59,32 @@ def torchreid_distance() -> ModuleType | None:
     return _load(root / "reid/metrics/distance.py", "_peer_torchreid_distance") if root else None
 
 
-def torchreid_rerank() -> ModuleType | None:
-    """torchreid's ``utils/rerank.py`` (``re_ranking``, the reference re-ranking)."""
+class _StableArgsortNumpy:
+    """numpy, but ``argsort`` is stable (equal values ordered by index)."""
+
+    def __getattr__(self, name: str):
+        import numpy
+
+        return getattr(numpy, name)
+
+    @staticmethod
+    def argsort(a, axis=-1):
+        import numpy
+
+        return numpy.argsort(a, axis=axis, kind="stable")
+
+
+def torchreid_rerank(stable: bool = False) -> ModuleType | None:
+    """torchreid's ``utils/rerank.py`` (``re_ranking``, the reference re-ranking); ``stable``:
+    the same file with its module-level ``np`` swapped for one whose ``argsort`` is stable."""
     root = package_dir("torchreid")
-    return _load(root / "reid/utils/rerank.py", "_peer_torchreid_rerank") if root else None
+    if root is None:
+        return None
+    name = "_peer_torchreid_rerank" + ("_stable" if stable else "")
+    module = _load(root / "reid/utils/rerank.py", name)
+    if stable:
+        module.np = _StableArgsortNumpy()
+    return module
 
 
 def fastreid_rank() -> ModuleType | None:
