@@ -35,19 +35,23 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import torch
 
-from bench.evaluation import METRICS, _squared_norms, _threads
+from bench.evaluation import METRICS, _nonzero, _squared_norms, _threads
 
 __all__ = ["re_ranking", "rerank_features"]
+
+_T = TypeVar("_T")
 
 # Elements of the N x N matrix handled per strip (columns x N float32 values).
 _ROW_ELEMENTS = 1 << 21
 # Query-gallery pairs expanded at once in the Jaccard step.
-_PAIR_ELEMENTS = 1 << 22
+_PAIR_ELEMENTS = 1 << 21
 # Rows per tile of a transposing copy (a whole-strip strided copy is ~10x slower).
 _TILE_ROWS = 1024
 # Nearest neighbours (with their distances) kept per column from features: the distances of V's
@@ -168,7 +172,7 @@ class _Features:
     def neighbours(self, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Column maxima of ``A`` and each column's ``width`` smallest entries (values, rows),
         over blocks ``(I, J)``, ``J >= I``, of the symmetric ``A``: each block's matrix product
-        serves the rows of ``I`` and, transposed, those of ``J``. Keeps ``A`` of query rows x
+        serves the rows of ``I`` and, by its columns, those of ``J``. Keeps ``A`` of query rows x
         gallery columns (:attr:`query_gallery`) for the final step."""
         n, q, dev = self.n, self.num_q, self.device
         col_max = torch.zeros(n, dtype=torch.float32, device=dev)
@@ -179,8 +183,7 @@ class _Features:
         edges = sorted({*range(0, n, _FEATURE_STRIP), q, n})
         strips = list(itertools.pairwise(edges))
 
-        def merge(rows: slice, block: torch.Tensor, first_col: int) -> None:
-            col_max[rows] = torch.maximum(col_max[rows], block.amax(1))
+        def merge_topk(rows: slice, block: torch.Tensor, first_col: int) -> None:
             k = min(width, block.shape[1])
             vals, idx = torch.topk(block, k, dim=1, largest=False, sorted=False)
             vals = torch.cat([top_a[rows], vals], dim=1)
@@ -188,12 +191,49 @@ class _Features:
             best, at = torch.topk(vals, width, dim=1, largest=False, sorted=True)
             top_a[rows], top_i[rows] = best, idx.gather(1, at)
 
+        def merge_candidates(rows: torch.Tensor, idx: torch.Tensor, vals: torch.Tensor) -> None:
+            """Merge entries (row, column index, value) into the rows' kept lists."""
+            if len(rows) == 0:
+                return
+            u, inv = torch.unique(rows, return_inverse=True)
+            all_row = torch.cat([torch.arange(len(u), device=dev).repeat_interleave(width), inv])
+            all_val = torch.cat([top_a[u].reshape(-1), vals])
+            all_idx = torch.cat([top_i[u].reshape(-1), idx])
+            # One sort by (row, value): the float32 bits of a value >= +0.0 order as integers.
+            bits = (all_val + 0.0).view(torch.int32).long()
+            order = torch.sort((all_row << 32) | bits, stable=True).indices
+            r = all_row[order]
+            count = torch.bincount(r, minlength=len(u))
+            rank = torch.arange(len(r), device=dev) - (count.cumsum(0) - count)[r]
+            keep = rank < width
+            new_a = torch.empty((len(u), width), dtype=torch.float32, device=dev)
+            new_i = torch.empty((len(u), width), dtype=torch.long, device=dev)
+            new_a[r[keep], rank[keep]] = all_val[order[keep]]
+            new_i[r[keep], rank[keep]] = all_idx[order[keep]]
+            top_a[u], top_i[u] = new_a, new_i
+
+        def merge(rows: slice, block: torch.Tensor, first: int, transposed: bool) -> None:
+            """Rows ``rows`` take the block's rows (or, ``transposed``, its columns), whose
+            entries are columns ``first, first + 1, ...``. Once a row's list is full, only
+            entries at most its largest kept value can enter: a comparison pass finds them."""
+            col_max[rows] = torch.maximum(col_max[rows], block.amax(0 if transposed else 1))
+            limit = top_a[rows, -1]
+            if bool(torch.isinf(limit).any()):
+                merge_topk(rows, block.T.contiguous() if transposed else block, first)
+                return
+            if transposed:
+                r, c = _nonzero(block <= limit[None, :])
+                merge_candidates(rows.start + c, first + r, block[r, c])
+            else:
+                r, c = _nonzero(block <= limit[:, None])
+                merge_candidates(rows.start + r, first + c, block[r, c])
+
         for a, (i0, i1) in enumerate(strips):
             for j0, j1 in strips[a:]:
                 block = self._block(slice(i0, i1), slice(j0, j1))
-                merge(slice(i0, i1), block, j0)
+                merge(slice(i0, i1), block, j0, transposed=False)
                 if j0 != i0:
-                    merge(slice(j0, j1), block.T.contiguous(), i0)
+                    merge(slice(j0, j1), block, i0, transposed=True)
                 if i1 <= q and j0 >= q:
                     self.query_gallery[i0:i1, j0 - q : j1 - q] = block
         return col_max, top_a, top_i
@@ -271,30 +311,41 @@ def _feature_neighbours(
 # --------------------------------------------------------------------------------------------
 
 
-def _reciprocal(nbr: torch.Tensor) -> torch.Tensor:
+def _chunks(
+    pool: ThreadPoolExecutor | None, fn: Callable[[int], _T], n: int, step: int
+) -> list[_T]:
+    """``[fn(s) for s in range(0, n, step)]``, on ``pool``'s threads when given."""
+    starts = range(0, n, step)
+    return list(pool.map(fn, starts)) if pool is not None else [fn(s) for s in starts]
+
+
+def _reciprocal(nbr: torch.Tensor, pool: ThreadPoolExecutor | None) -> torch.Tensor:
     """``recip[i, t]``: ``i`` is among the neighbours of its ``t``-th neighbour ``nbr[i, t]``."""
     n = nbr.shape[0]
-    out = torch.empty(nbr.shape, dtype=torch.bool, device=nbr.device)
     step = max(1, _ROW_ELEMENTS // (nbr.shape[1] ** 2))
-    for s in range(0, n, step):
+
+    def part(s: int) -> torch.Tensor:
         rows = torch.arange(s, min(s + step, n), device=nbr.device)
-        out[s : s + len(rows)] = (nbr[nbr[rows]] == rows[:, None, None]).any(-1)
-    return out
+        return (nbr[nbr[rows]] == rows[:, None, None]).any(-1)
+
+    return torch.cat(_chunks(pool, part, n, step))
 
 
-def _expansion_sets(nbr: torch.Tensor, k1: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _expansion_sets(
+    nbr: torch.Tensor, k1: int, pool: ThreadPoolExecutor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``R*(i)`` for every ``i`` as (row, column) pairs, unique and sorted per row."""
     n = nbr.shape[0]
     kh = int(np.around(k1 / 2.0))
     big = nbr[:, : k1 + 1]
     half = nbr[:, : kh + 1]
-    r_big = _reciprocal(big)  # (n, k1+1)
-    r_half = _reciprocal(half)  # (n, kh+1)
+    r_big = _reciprocal(big, pool)  # (n, k1+1)
+    r_half = _reciprocal(half, pool)  # (n, kh+1)
     size_half = r_half.sum(1)
-    rows_out, cols_out = [], []
     width = (k1 + 1) * (kh + 2)
     step = max(1, _ROW_ELEMENTS // ((k1 + 1) * (kh + 1) * (k1 + 1)))
-    for s in range(0, n, step):
+
+    def part(s: int) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.arange(s, min(s + step, n), device=nbr.device)
         cand = big[rows]  # (b, k1+1) the candidates c, valid where r_big
         cand_ok = r_big[rows]
@@ -303,20 +354,21 @@ def _expansion_sets(nbr: torch.Tensor, k1: int) -> tuple[torch.Tensor, torch.Ten
         in_r = (members[..., None] == cand[:, None, None, :]) & cand_ok[:, None, None, :]
         shared = (in_r.any(-1) & member_ok).sum(-1)  # |R(c, kh) & R(i, k1)|
         accept = cand_ok & (shared.double() > 2.0 / 3 * size_half[cand].double())
-        pool = torch.cat(
+        pool_ = torch.cat(
             [
                 torch.where(cand_ok, cand, n),
                 torch.where(accept[..., None] & member_ok, members, n).flatten(1),
             ],
             dim=1,
         )
-        assert pool.shape[1] == width
-        pool = torch.sort(pool, dim=1).values
-        keep = pool < n
-        keep[:, 1:] &= pool[:, 1:] != pool[:, :-1]
+        assert pool_.shape[1] == width
+        pool_ = torch.sort(pool_, dim=1).values
+        keep = pool_ < n
+        keep[:, 1:] &= pool_[:, 1:] != pool_[:, :-1]
         r, t = keep.nonzero(as_tuple=True)
-        rows_out.append(rows[r])
-        cols_out.append(pool[r, t])
+        return rows[r], pool_[r, t]
+
+    rows_out, cols_out = zip(*_chunks(pool, part, n, step))
     return torch.cat(rows_out), torch.cat(cols_out)
 
 
@@ -361,10 +413,11 @@ def _encoding(
     keep_d: torch.Tensor,
     k1: int,
     k2: int,
+    pool: ThreadPoolExecutor | None,
 ) -> torch.Tensor:
     """``V`` after query expansion, a coalesced sparse ``N x N`` tensor (steps 2-4)."""
     n, device = source.n, col_max.device
-    rows, cols = _expansion_sets(nbr, k1)
+    rows, cols = _expansion_sets(nbr, k1, pool)
     w = torch.exp(-_original_distances(source, rows, cols, col_max, keep_idx, keep_d))
     total = torch.zeros(n, dtype=torch.float32, device=device).index_add_(0, rows, w)
     v = _sparse(rows, cols, w / total[rows], n)
@@ -467,7 +520,7 @@ def _re_ranking(source: _Source, k1: int, k2: int, lambda_value: float) -> torch
         with _threads(1 if cpu else None):
             if isinstance(source, _Matrices):
                 col_max, nbr, keep_idx, keep_d = _neighbours(source, k, keep, pool)
-            v = _encoding(source, nbr, col_max, keep_idx, keep_d, k1, k2)
+            v = _encoding(source, nbr, col_max, keep_idx, keep_d, k1, k2, pool)
             return _final_distances(source, v, col_max, lambda_value, pool)
     finally:
         if pool is not None:

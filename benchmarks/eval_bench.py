@@ -26,6 +26,7 @@ ratios measured in one run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -229,6 +230,18 @@ def section_market(args: argparse.Namespace, device: torch.device) -> None:
                     "|ΔmINP|": abs(on_peer.mINP - float(np.mean(all_inp))),
                     "max |ΔCMC|": max_abs_diff(on_peer.cmc, cmc),
                     "peer s": t_cy,
+                }
+            )
+            with peers.stable_argsort(fr_cy):
+                cmc_s, ap_s, inp_s = fr_cy.evaluate_cy(dist, *labels, 50, False)
+            exact_rows.append(
+                {
+                    "features": kind,
+                    "against": "fast-reid Cython, stable argsort (ties by gallery index, as ours)",
+                    "|ΔmAP|": abs(on_peer.mAP - float(np.mean(ap_s))),
+                    "|ΔmINP|": abs(on_peer.mINP - float(np.mean(inp_s))),
+                    "max |ΔCMC|": max_abs_diff(on_peer.cmc, cmc_s),
+                    "peer s": float("nan"),
                 }
             )
             exact_rows.append(
@@ -459,14 +472,13 @@ def section_rerank(args: argparse.Namespace, device: torch.device) -> None:
         f"{float(np.abs(from_feat.numpy() - ours).max()):.2e}",
     ]
     cpu = torch.device("cpu")
+    ref = peers.torchreid_rerank()
     for stable in (False, True):
-        ref = peers.torchreid_rerank(stable=stable)
         if ref is None or args.no_rerank_reference:
             break
         what = "stable argsort" if stable else "as released"
-        t_ref, want, extra_ref = _measured(
-            lambda ref=ref: ref.re_ranking(*mats), torch.device("cpu")
-        )
+        with peers.stable_argsort(ref) if stable else contextlib.nullcontext():
+            t_ref, want, extra_ref = _measured(lambda: ref.re_ranking(*mats), cpu)
         rows.append(
             _rerank_row(
                 f"torchreid {peers.version('torchreid')} re_ranking ({what})",
@@ -480,8 +492,8 @@ def section_rerank(args: argparse.Namespace, device: torch.device) -> None:
         notes.append(
             f"torchreid {what}: max |ours - torchreid| = {diff.max():.2e}, query rows differing by "
             f"more than 1e-5: {int((diff > 1e-5).sum())} of {len(diff)}; speed-up "
-            f"{t_ref / t_ours:.1f}x on the same matrices, {(t_mats + t_ref) / t_feat:.1f}x end to end from features "
-            f"(matmul distances + torchreid vs rerank_features)"
+            f"{t_ref / t_ours:.1f}x on the same matrices, {(t_mats + t_ref) / t_feat:.1f}x end to "
+            "end from features (matmul distances + torchreid vs rerank_features)"
         )
         if not stable:
             notes.append(

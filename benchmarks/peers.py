@@ -10,6 +10,7 @@ here once (Cython + a C compiler), into ``$BENCH_CACHE/peers``, as its own Makef
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.util
 import os
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import sysconfig
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -74,23 +76,30 @@ class _StableArgsortNumpy:
         return numpy.argsort(a, axis=axis, kind="stable")
 
 
-def torchreid_rerank(stable: bool = False) -> ModuleType | None:
-    """torchreid's ``utils/rerank.py`` (``re_ranking``, the reference re-ranking); ``stable``:
-    the same file with its module-level ``np`` swapped for one whose ``argsort`` is stable."""
+def torchreid_rerank() -> ModuleType | None:
+    """torchreid's ``utils/rerank.py`` (``re_ranking``, the reference re-ranking)."""
     root = package_dir("torchreid")
-    if root is None:
-        return None
-    name = "_peer_torchreid_rerank" + ("_stable" if stable else "")
-    module = _load(root / "reid/utils/rerank.py", name)
-    if stable:
-        module.np = _StableArgsortNumpy()
-    return module
+    return _load(root / "reid/utils/rerank.py", "_peer_torchreid_rerank") if root else None
 
 
 def fastreid_rank() -> ModuleType | None:
     """fast-reid's ``evaluation/rank.py`` (its Python ``eval_market1501``, with mINP)."""
     root = package_dir("fastreid")
     return _load(root / "evaluation/rank.py", "_peer_fastreid_rank") if root else None
+
+
+@contextlib.contextmanager
+def stable_argsort(module: ModuleType) -> Iterator[ModuleType]:
+    """Within the block, a peer module's global ``np`` is numpy with a stable ``argsort``: its
+    rankings order equal distances by index, as ours do (numpy's default, quicksort, orders
+    them arbitrarily). Works for the compiled ``rank_cy`` too (it looks ``np`` up at call
+    time)."""
+    before = module.np
+    module.np = _StableArgsortNumpy()
+    try:
+        yield module
+    finally:
+        module.np = before
 
 
 def fastreid_cython() -> tuple[ModuleType | None, str]:
