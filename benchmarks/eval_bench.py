@@ -165,6 +165,37 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def measured(fn, device: torch.device):
+    """(seconds, result, peak MB beyond what was resident before) of one call."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    else:
+        reset_peak_rss()
+        base = rss_mb()
+    seconds, out = best_of(1, fn, device)
+    if device.type == "cuda":
+        extra = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    else:
+        extra = peak_rss_mb() - base
+    return seconds, out, extra
+
+
+def exact_row(kind: str, against: str, got, cmc, m_ap, m_inp, seconds: float) -> dict:
+    """One row of the exactness table: ours (``got``) against a peer's CMC and per-query (or
+    mean) AP and INP."""
+    return {
+        "features": kind,
+        "against": against,
+        "|ΔmAP|": abs(got.mAP - float(np.mean(m_ap))),
+        "|ΔmINP|": abs(got.mINP - float(np.mean(m_inp))),
+        "max |ΔCMC|": max_abs_diff(got.cmc, cmc),
+        "peer s": seconds,
+    }
+
+
 def max_abs_diff(a, b) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     n = min(len(a), len(b))
@@ -223,37 +254,14 @@ def section_market(args: argparse.Namespace, device: torch.device) -> None:
             t_rank, on_peer = best_of(args.repeat, partial(evaluate_rank, dist, *labels))
             row["ours on peer distmat s"] = t_rank
             exact_rows.append(
-                {
-                    "features": kind,
-                    "against": "fast-reid Cython",
-                    "|ΔmAP|": abs(on_peer.mAP - float(np.mean(all_ap))),
-                    "|ΔmINP|": abs(on_peer.mINP - float(np.mean(all_inp))),
-                    "max |ΔCMC|": max_abs_diff(on_peer.cmc, cmc),
-                    "peer s": t_cy,
-                }
+                exact_row(kind, "fast-reid Cython", on_peer, cmc, all_ap, all_inp, t_cy)
             )
             with peers.stable_argsort(fr_cy):
                 cmc_s, ap_s, inp_s = fr_cy.evaluate_cy(dist, *labels, 50, False)
-            exact_rows.append(
-                {
-                    "features": kind,
-                    "against": "fast-reid Cython, stable argsort (ties by gallery index, as ours)",
-                    "|ΔmAP|": abs(on_peer.mAP - float(np.mean(ap_s))),
-                    "|ΔmINP|": abs(on_peer.mINP - float(np.mean(inp_s))),
-                    "max |ΔCMC|": max_abs_diff(on_peer.cmc, cmc_s),
-                    "peer s": float("nan"),
-                }
-            )
-            exact_rows.append(
-                {
-                    "features": kind,
-                    "against": "peer pipeline, ours from features (float rounding of distances)",
-                    "|ΔmAP|": abs(ours.mAP - float(np.mean(all_ap))),
-                    "|ΔmINP|": abs(ours.mINP - float(np.mean(all_inp))),
-                    "max |ΔCMC|": max_abs_diff(ours.cmc, cmc),
-                    "peer s": t_dist + t_cy,
-                }
-            )
+            against = "fast-reid Cython, stable argsort (ties by gallery index, as ours)"
+            exact_rows.append(exact_row(kind, against, on_peer, cmc_s, ap_s, inp_s, float("nan")))
+            against = "peer pipeline, ours from features (float rounding of distances)"
+            exact_rows.append(exact_row(kind, against, ours, cmc, all_ap, all_inp, t_dist + t_cy))
             run_python = args.python_peers == "all" or (
                 args.python_peers == "clustered" and kind == "clustered"
             )
@@ -261,29 +269,16 @@ def section_market(args: argparse.Namespace, device: torch.device) -> None:
                 t_py, (cmc_py, m_ap_py) = best_of(
                     1, partial(tr_rank.eval_market1501, dist, *labels, 50)
                 )
+                against = "torchreid Python (no mINP)"
                 exact_rows.append(
-                    {
-                        "features": kind,
-                        "against": "torchreid Python (no mINP)",
-                        "|ΔmAP|": abs(on_peer.mAP - float(m_ap_py)),
-                        "|ΔmINP|": float("nan"),
-                        "max |ΔCMC|": max_abs_diff(on_peer.cmc, cmc_py),
-                        "peer s": t_py,
-                    }
+                    exact_row(kind, against, on_peer, cmc_py, m_ap_py, float("nan"), t_py)
                 )
             if run_python and fr_rank is not None:
                 t_py, (cmc_py, ap_py, inp_py) = best_of(
                     1, partial(fr_rank.eval_market1501, dist, *labels, 50)
                 )
                 exact_rows.append(
-                    {
-                        "features": kind,
-                        "against": "fast-reid Python",
-                        "|ΔmAP|": abs(on_peer.mAP - float(np.mean(ap_py))),
-                        "|ΔmINP|": abs(on_peer.mINP - float(np.mean(inp_py))),
-                        "max |ΔCMC|": max_abs_diff(on_peer.cmc, cmc_py),
-                        "peer s": t_py,
-                    }
+                    exact_row(kind, "fast-reid Python", on_peer, cmc_py, ap_py, inp_py, t_py)
                 )
             del dist
         rows.append(row)
@@ -302,24 +297,10 @@ def child_scaling(args: argparse.Namespace, device: torch.device) -> None:
     labels = (data["q_pids"], data["g_pids"], data["q_cams"], data["g_cams"])
     q, g = data["q"].to(device), data["g"].to(device)
     del data
-    gc.collect()
     feats_mb = (q.numel() + g.numel()) * 4 / 2**20
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-    else:
-        reset_peak_rss()
-        base = rss_mb()
-    t = time.perf_counter()
-    m = evaluate_features(q, g, *labels, metric="euclidean", device=device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - t
-    if device.type == "cuda":
-        extra = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    else:
-        extra = peak_rss_mb() - base
+    seconds, m, extra = measured(
+        lambda: evaluate_features(q, g, *labels, metric="euclidean", device=device), device
+    )
     print(
         json.dumps({"seconds": seconds, "extra_mb": extra, "features_mb": feats_mb, "mAP": m.mAP})
     )
@@ -413,24 +394,6 @@ def _rerank_row(name: str, seconds: float, extra_mb: float, reranked, labels) ->
     }
 
 
-def _measured(fn, device: torch.device):
-    """(seconds, result, peak MB beyond what was resident before) of one call."""
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-    else:
-        reset_peak_rss()
-        base = rss_mb()
-    seconds, out = best_of(1, fn, device)
-    if device.type == "cuda":
-        extra = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    else:
-        extra = peak_rss_mb() - base
-    return seconds, out, extra
-
-
 def section_rerank(args: argparse.Namespace, device: torch.device) -> None:
     scale = dict(MARKET)
     if args.quick or args.rerank_small:
@@ -454,7 +417,7 @@ def section_rerank(args: argparse.Namespace, device: torch.device) -> None:
             "Rank-1 %": 100 * plain.rank(1),
         }
     ]
-    t_feat, from_feat, extra_feat = _measured(
+    t_feat, from_feat, extra_feat = measured(
         lambda: rerank_features(q.to(device), g.to(device), "euclidean", device=device).cpu(),
         device,
     )
@@ -462,7 +425,7 @@ def section_rerank(args: argparse.Namespace, device: torch.device) -> None:
         _rerank_row("ours from features (rerank_features)", t_feat, extra_feat, from_feat, labels)
     )
     mats_dev = [torch.from_numpy(m).to(device) for m in mats]
-    t_ours, ours, extra = _measured(lambda: re_ranking(*mats_dev, device=device).cpu(), device)
+    t_ours, ours, extra = measured(lambda: re_ranking(*mats_dev, device=device).cpu(), device)
     rows.append(_rerank_row("ours from the 3 matrices (re_ranking)", t_ours, extra, ours, labels))
     ours = ours.numpy()
     notes = [
@@ -478,7 +441,7 @@ def section_rerank(args: argparse.Namespace, device: torch.device) -> None:
             break
         what = "stable argsort" if stable else "as released"
         with peers.stable_argsort(ref) if stable else contextlib.nullcontext():
-            t_ref, want, extra_ref = _measured(lambda: ref.re_ranking(*mats), cpu)
+            t_ref, want, extra_ref = measured(lambda: ref.re_ranking(*mats), cpu)
         rows.append(
             _rerank_row(
                 f"torchreid {peers.version('torchreid')} re_ranking ({what})",
