@@ -451,8 +451,8 @@ def _block_positions(
     num_buckets: int,
     pool: ThreadPoolExecutor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every true match's (row, 1-based position) in a block, in parts of ``_SUB_ELEMENTS``
-    (their work buffers stay in cache), on ``pool``'s threads when given."""
+    """Every true match's (row, 1-based position) in a block, in parts of about
+    ``_SUB_ELEMENTS`` entries, on ``pool``'s threads when given."""
     num_b, num_g = block.keys.shape
     step = max(1, _SUB_ELEMENTS // max(num_g, 1))
     starts = range(0, num_b, step)
