@@ -53,10 +53,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -96,6 +98,7 @@ _SHALLOW_FRACTION = 1 / 16
 _SAMPLE_COLUMNS = 256
 
 ArrayLike = np.ndarray | torch.Tensor | Sequence[Any]
+_T = TypeVar("_T")
 KeyBlocks = Callable[[np.ndarray], torch.Tensor]  # query rows (ascending) -> (B, G) keys
 
 
@@ -292,6 +295,25 @@ class _Block:
         return _Block(*(t[start:stop] for t in self._fields()))
 
 
+class _Work(threading.local):
+    """Work buffers of one evaluation, one set per thread: reused from part to part, so the
+    per-element passes write to memory already mapped (a fresh multi-MB tensor each time costs
+    page faults, measured several times a pass's own time)."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple[str, torch.dtype, torch.device], torch.Tensor] = {}
+
+    def get(
+        self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
+        key = (name, dtype, device)
+        n = math.prod(shape)
+        buf = self.buffers.get(key)
+        if buf is None or buf.numel() < n:
+            buf = self.buffers[key] = torch.empty(n, dtype=dtype, device=device)
+        return buf[:n].view(shape)
+
+
 def _nonzero(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``mask.nonzero(as_tuple=True)`` of a contiguous 2-D bool mask, for sparse masks.
 
@@ -346,7 +368,7 @@ def _exact_positions(
 
 
 def _positions_threshold(
-    block: _Block, hi: torch.Tensor, g_pid: torch.Tensor, g_cam: torch.Tensor
+    block: _Block, hi: torch.Tensor, g_pid: torch.Tensor, g_cam: torch.Tensor, work: _Work
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Match positions of rows whose true matches rank early (few entries before the last one).
 
@@ -355,7 +377,8 @@ def _positions_threshold(
     then an exact sort of the candidates. Returns ``(rows, positions)``: every true match's row
     (ascending) and 1-based position (ascending within a row).
     """
-    s_row, s_col = _nonzero(block.keys <= hi[:, None])
+    mask = work.get("mask", tuple(block.keys.shape), torch.bool, block.keys.device)
+    s_row, s_col = _nonzero(torch.le(block.keys, hi[:, None], out=mask))
     return _exact_positions(block, s_row, s_col, g_pid, g_cam, None)
 
 
@@ -364,6 +387,7 @@ def _positions_histogram(
     g_pid: torch.Tensor,
     g_cam: torch.Tensor,
     num_buckets: int,
+    work: _Work,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Match positions of every row (any depth), by a per-row bucket histogram.
 
@@ -393,10 +417,11 @@ def _positions_histogram(
     # adding it rounds to an integer held in the low mantissa bits. Every step is correctly
     # rounded and monotone, so a smaller bucket means a strictly smaller key.
     magic = 2.0**23
+    x = work.get("x", (num_b, num_g), torch.float32, device)
     if dtype == torch.float32:
-        x = torch.sub(keys, lo[:, None]).mul_(scale[:, None])
+        torch.sub(keys, lo[:, None], out=x).mul_(scale[:, None])
     else:
-        x = (keys - lo[:, None]).mul_(scale[:, None]).clamp_(-1.0, float(num_buckets)).float()
+        x.copy_((keys - lo[:, None]).mul_(scale[:, None]).clamp_(-1.0, float(num_buckets)))
     x.clamp_(-1.0, float(num_buckets)).add_((rows * nbins + 1).float()[:, None] + magic)
     bucket = x.view(torch.int32).sub_(_MAGIC_BITS)
     flat = bucket.view(-1)
@@ -407,17 +432,18 @@ def _positions_histogram(
     counts.index_add_(0, removed, torch.full_like(removed, -1))
     marked = torch.zeros(num_b * nbins, dtype=torch.bool, device=device)
     marked[group_bucket[block.is_pos]] = True
-    # Kept entries in unmarked buckets strictly below each bucket, per row.
-    unmarked = counts.masked_fill(marked, 0).view(num_b, nbins)
-    below = (unmarked.cumsum(1) - unmarked).view(-1)
+    # Kept entries in unmarked buckets up to each bucket, per row (the exact set's entries are
+    # all in marked buckets, which count 0 here: "up to" is "strictly below" for them).
+    below = counts.masked_fill_(marked, 0).view(num_b, nbins).cumsum(1).view(-1)
 
     # The exact set: entries in marked buckets.
-    s_row, s_col = _nonzero(marked.index_select(0, flat).view(num_b, num_g))
+    in_marked = work.get("mask", (num_b * num_g,), torch.bool, device)
+    s_row, s_col = _nonzero(torch.index_select(marked, 0, flat, out=in_marked).view(num_b, num_g))
     return _exact_positions(block, s_row, s_col, g_pid, g_cam, below[bucket[s_row, s_col].long()])
 
 
 def _part_positions(
-    block: _Block, g_pid: torch.Tensor, g_cam: torch.Tensor, num_buckets: int
+    block: _Block, g_pid: torch.Tensor, g_cam: torch.Tensor, num_buckets: int, work: _Work
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Every true match's (row, position) for a few rows: shallow rows by threshold, deep rows
     by histogram, as the estimated number of candidates (``key <= hi``) of each row decides."""
@@ -432,13 +458,13 @@ def _part_positions(
     shallow = estimate <= _SHALLOW_FRACTION * num_g
     num_shallow = int(shallow.sum())
     if num_shallow == num_b:
-        return _positions_threshold(block, hi, g_pid, g_cam)
+        return _positions_threshold(block, hi, g_pid, g_cam, work)
     if num_shallow == 0:
-        return _positions_histogram(block, g_pid, g_cam, num_buckets)
+        return _positions_histogram(block, g_pid, g_cam, num_buckets, work)
     s_idx = shallow.nonzero().squeeze(1)
     d_idx = (~shallow).nonzero().squeeze(1)
-    s_rows, s_pos = _positions_threshold(block.rows(s_idx), hi[s_idx], g_pid, g_cam)
-    d_rows, d_pos = _positions_histogram(block.rows(d_idx), g_pid, g_cam, num_buckets)
+    s_rows, s_pos = _positions_threshold(block.rows(s_idx), hi[s_idx], g_pid, g_cam, work)
+    d_rows, d_pos = _positions_histogram(block.rows(d_idx), g_pid, g_cam, num_buckets, work)
     rows = torch.cat([s_idx[s_rows], d_idx[d_rows]])
     order = torch.sort(rows, stable=True).indices
     return rows[order], torch.cat([s_pos, d_pos])[order]
@@ -450,6 +476,7 @@ def _block_positions(
     g_cam: torch.Tensor,
     num_buckets: int,
     pool: ThreadPoolExecutor | None,
+    work: _Work,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Every true match's (row, 1-based position) in a block, in parts of about
     ``_SUB_ELEMENTS`` entries, on ``pool``'s threads when given."""
@@ -458,10 +485,10 @@ def _block_positions(
     starts = range(0, num_b, step)
 
     def part(a: int) -> tuple[torch.Tensor, torch.Tensor]:
-        r, p = _part_positions(block.slice(a, a + step), g_pid, g_cam, num_buckets)
+        r, p = _part_positions(block.slice(a, a + step), g_pid, g_cam, num_buckets, work)
         return r + a, p
 
-    results = list(pool.map(part, starts)) if pool is not None else [part(a) for a in starts]
+    results = _map(pool, part, starts)
     if len(results) == 1:
         return results[0]
     return torch.cat([r for r, _ in results]), torch.cat([p for _, p in results])
@@ -519,11 +546,10 @@ def _evaluate_blocks(
     g_pid = torch.from_numpy(groups.g_pid).to(device)
     g_cam = torch.from_numpy(groups.g_cam).to(device)
     first_all, ap_all, inp_all, rr_all = [], [], [], []
-    # CPU: the per-element passes run one torch thread each, on parts of a block handed to
-    # ``workers`` Python threads (torch releases the GIL); the matrix products use every thread.
-    workers = torch.get_num_threads() if device.type == "cpu" else 1
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    try:
+    # CPU: the per-element passes run one torch thread each, on parts of a block handed to the
+    # worker threads; the matrix products use every thread.
+    work = _Work()
+    with _worker_pool(device) as pool:
         for block in _row_blocks(valid_rows, num_g):
             length = groups.length[block]
             slot = np.arange(int(length.max()))
@@ -541,15 +567,13 @@ def _evaluate_blocks(
                     g_cam,
                     nb,
                     pool,
+                    work,
                 )
                 first, ap, inp, rr = _row_metrics(rows, positions, len(block))
             first_all.append(first.cpu())
             ap_all.append(ap.cpu())
             inp_all.append(inp.cpu())
             rr_all.append(rr.cpu())
-    finally:
-        if pool is not None:
-            pool.shutdown()
     first_hit = torch.cat(first_all).numpy()
     ranks = np.arange(1, max_rank + 1)
     cmc = (first_hit[:, None] <= ranks[None, :]).mean(axis=0, dtype=np.float64)
@@ -575,6 +599,25 @@ def _threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _worker_pool(device: torch.device) -> Iterator[ThreadPoolExecutor | None]:
+    """On the CPU, one worker thread per torch thread (torch releases the GIL in its ops);
+    ``None`` (work inline) on an accelerator or with one thread."""
+    workers = torch.get_num_threads() if device.type == "cpu" else 1
+    if workers <= 1:
+        yield None
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        yield pool
+
+
+def _map(
+    pool: ThreadPoolExecutor | None, fn: Callable[[Any], _T], items: Iterable[Any]
+) -> list[_T]:
+    """``[fn(x) for x in items]``, on ``pool``'s threads when given."""
+    return list(pool.map(fn, items)) if pool is not None else [fn(x) for x in items]
 
 
 def _resolve_device(device: torch.device | str | None, default: torch.device) -> torch.device:

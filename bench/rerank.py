@@ -37,16 +37,13 @@ import itertools
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import numpy as np
 import torch
 
-from bench.evaluation import METRICS, _nonzero, _squared_norms, _threads
+from bench.evaluation import METRICS, _map, _nonzero, _squared_norms, _threads, _worker_pool
 
 __all__ = ["re_ranking", "rerank_features"]
-
-_T = TypeVar("_T")
 
 # Elements of the N x N matrix handled per strip (columns x N float32 values).
 _ROW_ELEMENTS = 1 << 21
@@ -254,69 +251,64 @@ _Source = _Matrices | _Features
 # --------------------------------------------------------------------------------------------
 
 
+def _order_ties(
+    values: torch.Tensor, nbr: torch.Tensor, row_distances: Callable[[int], torch.Tensor]
+) -> None:
+    """In place: rows whose first ``k + 1`` sorted distances (``values``) hold equal ones get
+    their ``k`` neighbours ``nbr`` by (distance, index) from the full row (a stable sort)."""
+    k = nbr.shape[1]
+    w = min(values.shape[1], k + 1)
+    tied = (values[:, 1:w] == values[:, : w - 1]).any(1).nonzero().squeeze(1)
+    for r in tied.tolist():
+        nbr[r] = torch.sort(row_distances(r), stable=True).indices[:k]
+
+
 def _strip_neighbours(
-    source: _Source, start: int, stop: int, k: int, keep: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For columns ``start:stop``: the maximum of ``A``, the ``k`` nearest neighbours under
-    ``d = A / max`` ordered by (distance, index), and the ``keep`` nearest with their ``d``."""
+    source: _Matrices, start: int, stop: int, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For columns ``start:stop``: the maximum of ``A`` and the ``k`` nearest neighbours under
+    ``d = A / max``, ordered by (distance, index)."""
     d = source.columns(start, stop)
     col_max = d.amax(1)
     d.div_(col_max[:, None])
-    width = min(source.n, max(k + 1, keep))
-    values, index = torch.topk(d, width, dim=1, largest=False, sorted=True)
-    # Equal distances among the first k + 1: order those rows by (distance, index) instead.
-    w = min(width, k + 1)
-    tied = (values[:, 1:w] == values[:, : w - 1]).any(1).nonzero().squeeze(1)
-    for r in tied.tolist():
-        index[r, :k] = torch.sort(d[r], stable=True).indices[:k]
-    return col_max, index[:, :k], index[:, :keep], values[:, :keep]
+    values, index = torch.topk(d, min(source.n, k + 1), dim=1, largest=False, sorted=True)
+    nbr = index[:, :k]
+    _order_ties(values, nbr, lambda r: d[r])
+    return col_max, nbr
 
 
 def _neighbours(
-    source: _Source, k: int, keep: int, pool: ThreadPoolExecutor | None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    source: _Matrices, k: int, pool: ThreadPoolExecutor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column maxima and ``k`` nearest neighbours of every column, a strip per worker task."""
     n = source.n
     step = max(1, _ROW_ELEMENTS // n)
-    starts = range(0, n, step)
-
-    def strip(s: int) -> tuple[torch.Tensor, ...]:
-        return _strip_neighbours(source, s, min(s + step, n), k, keep)
-
-    parts = list(pool.map(strip, starts)) if pool is not None else [strip(s) for s in starts]
-    col_max, nbr, keep_idx, keep_d = (torch.cat(p) for p in zip(*parts))
+    parts = _map(
+        pool, lambda s: _strip_neighbours(source, s, min(s + step, n), k), range(0, n, step)
+    )
+    col_max, nbr = (torch.cat(p) for p in zip(*parts))
     if not bool(torch.isfinite(col_max).all()):
         source.check_finite()  # names the input at fault
-    return col_max, nbr, keep_idx, keep_d
+    return col_max, nbr
 
 
 def _feature_neighbours(
     source: _Features, k: int, keep: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`_neighbours` for features, from :meth:`_Features.neighbours`."""
+    """:func:`_neighbours` for features (from :meth:`_Features.neighbours`), with each column's
+    ``keep`` nearest neighbours and their ``d``."""
     col_max, top_a, top_i = source.neighbours(min(source.n, max(k + 1, keep)))
     if not bool(torch.isfinite(col_max).all()):
         source.check_finite()
     d = top_a.div_(col_max[:, None])
     nbr = top_i[:, :k].clone()
-    w = min(d.shape[1], k + 1)
-    tied = (d[:, 1:w] == d[:, : w - 1]).any(1).nonzero().squeeze(1)
-    for r in tied.tolist():
-        row = source.columns(r, r + 1)[0].div_(col_max[r])
-        nbr[r] = torch.sort(row, stable=True).indices[:k]
+    _order_ties(d, nbr, lambda r: source.columns(r, r + 1)[0].div_(col_max[r]))
     return col_max, nbr, top_i[:, :keep], d[:, :keep]
 
 
 # --------------------------------------------------------------------------------------------
 # Steps 2-4: k-reciprocal sets, their expansion, weights and query expansion
 # --------------------------------------------------------------------------------------------
-
-
-def _chunks(
-    pool: ThreadPoolExecutor | None, fn: Callable[[int], _T], n: int, step: int
-) -> list[_T]:
-    """``[fn(s) for s in range(0, n, step)]``, on ``pool``'s threads when given."""
-    starts = range(0, n, step)
-    return list(pool.map(fn, starts)) if pool is not None else [fn(s) for s in starts]
 
 
 def _reciprocal(nbr: torch.Tensor, pool: ThreadPoolExecutor | None) -> torch.Tensor:
@@ -328,7 +320,7 @@ def _reciprocal(nbr: torch.Tensor, pool: ThreadPoolExecutor | None) -> torch.Ten
         rows = torch.arange(s, min(s + step, n), device=nbr.device)
         return (nbr[nbr[rows]] == rows[:, None, None]).any(-1)
 
-    return torch.cat(_chunks(pool, part, n, step))
+    return torch.cat(_map(pool, part, range(0, n, step)))
 
 
 def _expansion_sets(
@@ -368,7 +360,7 @@ def _expansion_sets(
         r, t = keep.nonzero(as_tuple=True)
         return rows[r], pool_[r, t]
 
-    rows_out, cols_out = zip(*_chunks(pool, part, n, step))
+    rows_out, cols_out = zip(*_map(pool, part, range(0, n, step)))
     return torch.cat(rows_out), torch.cat(cols_out)
 
 
@@ -377,12 +369,12 @@ def _original_distances(
     rows: torch.Tensor,
     cols: torch.Tensor,
     col_max: torch.Tensor,
-    keep_idx: torch.Tensor,
-    keep_d: torch.Tensor,
+    keep_idx: torch.Tensor | None,
+    keep_d: torch.Tensor | None,
 ) -> torch.Tensor:
     """``d(rows, cols) = A[cols, rows] / max_col(rows)``. Matrices: read. Features: from each
     row's kept nearest neighbours where they hold it (``A`` is symmetric), computed otherwise."""
-    if isinstance(source, _Matrices):
+    if keep_idx is None or keep_d is None:
         return source.entries(cols, rows) / col_max[rows]
     n = keep_idx.shape[0]
     flat_key = (torch.arange(n, device=keep_idx.device)[:, None] * n + keep_idx).reshape(-1)
@@ -409,8 +401,8 @@ def _encoding(
     source: _Source,
     nbr: torch.Tensor,
     col_max: torch.Tensor,
-    keep_idx: torch.Tensor,
-    keep_d: torch.Tensor,
+    keep_idx: torch.Tensor | None,
+    keep_d: torch.Tensor | None,
     k1: int,
     k2: int,
     pool: ThreadPoolExecutor | None,
@@ -492,12 +484,7 @@ def _final_distances(
         original = source.query_rows(q0, q1).div_(col_max[q0:q1, None])
         torch.add(jaccard.mul_(1 - lambda_value), original, alpha=lambda_value, out=out[q0:q1])
 
-    spans = list(itertools.pairwise(cuts))
-    if pool is not None:
-        list(pool.map(lambda span: chunk(*span), spans))
-    else:
-        for span in spans:
-            chunk(*span)
+    _map(pool, lambda span: chunk(*span), itertools.pairwise(cuts))
     return out
 
 
@@ -509,22 +496,16 @@ def _final_distances(
 @torch.no_grad()
 def _re_ranking(source: _Source, k1: int, k2: int, lambda_value: float) -> torch.Tensor:
     cpu = source.device.type == "cpu"
-    workers = torch.get_num_threads() if cpu else 1
-    keep = _FEATURE_KEEP if isinstance(source, _Features) else 0
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
     k = min(source.n, max(k1 + 1, k2))
-    try:
-        if isinstance(source, _Features):  # matrix products on every thread
-            col_max, nbr, keep_idx, keep_d = _feature_neighbours(source, k, keep)
-        # Worker threads run one torch thread each.
-        with _threads(1 if cpu else None):
-            if isinstance(source, _Matrices):
-                col_max, nbr, keep_idx, keep_d = _neighbours(source, k, keep, pool)
-            v = _encoding(source, nbr, col_max, keep_idx, keep_d, k1, k2, pool)
-            return _final_distances(source, v, col_max, lambda_value, pool)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    keep_idx = keep_d = None
+    if isinstance(source, _Features):  # matrix products on every thread
+        col_max, nbr, keep_idx, keep_d = _feature_neighbours(source, k, _FEATURE_KEEP)
+    # Worker threads run one torch thread each.
+    with _worker_pool(source.device) as pool, _threads(1 if cpu else None):
+        if isinstance(source, _Matrices):
+            col_max, nbr = _neighbours(source, k, pool)
+        v = _encoding(source, nbr, col_max, keep_idx, keep_d, k1, k2, pool)
+        return _final_distances(source, v, col_max, lambda_value, pool)
 
 
 def _check(k1: int, k2: int, lambda_value: float) -> None:
