@@ -1,29 +1,33 @@
 """Run configuration: plain nested dicts, flattened to dotted keys, resolved in a fixed order.
 
-Order (DESIGN.md "A run"): harness defaults + dataset defaults + method defaults, then the
-preset, then the variant's overrides, then ``--set key=value``. Every override must name a known
-key and carry a value of the default's type; errors name the key and suggest the nearest one.
+This is the one place configs are resolved (:func:`resolve_config` for a run,
+:func:`dataset_config` for ``bench data``). Order: harness defaults + dataset defaults + method
+defaults, then the preset, then the variant's overrides, then ``--set key=value``. Every override
+must name a known key and carry a value of the default's type; errors name the key and suggest
+the nearest one.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import yaml
 
-from bench.errors import ConfigError
+from bench.api.dataset import DatasetAdapter
+from bench.api.method import MethodSpec
+from bench.errors import ConfigError, did_you_mean
 
 HARNESS_DEFAULTS: dict[str, Any] = {
     "eval": {"metric": "cosine", "batch_size": 128, "max_rank": 50, "rerank": False},
     "data": {"workers": 0},
     # What one run asks of a ``bench sweep`` worker (a Ray task's num_cpus/num_gpus). Placement
-    # only: left out of the run's identity (``bench.runner.fold_identity``).
+    # only: left out of the run's identity (``bench.engine.runner.fold_identity``).
     "resources": {"num_cpus": 1.0, "num_gpus": 0.0},
-    # Keep query/gallery features (or the similarity matrix) for `bench report`: bench/artifacts.py
+    # Keep query/gallery features (or the similarity matrix) for `bench report`
+    # (bench.results.artifacts).
     "report": {"save_features": True},
 }
 HARNESS_CHOICES: dict[str, tuple[Any, ...]] = {"eval.metric": ("cosine", "euclidean")}
@@ -101,10 +105,7 @@ def coerce(key: str, value: Any, default: Any, choices: tuple[Any, ...] | None =
 
 
 def unknown_key(key: str, known: Iterable[str], where: str = "") -> ConfigError:
-    known = sorted(known)
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"unknown config key {key!r}{where}.{hint}")
+    return ConfigError(f"unknown config key {key!r}{where}.{did_you_mean(key, sorted(known))}")
 
 
 def apply_overrides(
@@ -135,3 +136,40 @@ def config_hash(payload: Mapping[str, Any]) -> str:
     """A stable short hash of a JSON-able mapping (sorted keys)."""
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def resolve_config(
+    spec: MethodSpec,
+    datasets: Sequence[type[DatasetAdapter]],
+    preset: str | None,
+    sets: Sequence[str] | dict[str, Any] = (),
+) -> tuple[dict[str, Any], str | None]:
+    """Defaults (harness, datasets, method) <- preset <- variant <- ``--set``; all validated."""
+    family = spec.family
+    config: dict[str, Any] = {}
+    choices: dict[str, tuple[Any, ...]] = dict(HARNESS_CHOICES)
+    # Later owners override earlier defaults (a method may change the harness's eval.metric).
+    for defaults, owner_choices in (
+        (HARNESS_DEFAULTS, {}),
+        *((d.default_config, d.config_choices) for d in datasets),
+        (family.default_config, family.config_choices),
+    ):
+        config.update(flatten(defaults))
+        choices.update(owner_choices)
+    preset = preset if preset is not None else family.default_preset
+    if preset is not None:
+        if preset not in family.presets:
+            known = ", ".join(sorted(family.presets)) or "(none)"
+            raise ConfigError(f"unknown preset {preset!r} for method {spec.name!r}; known: {known}")
+        apply_overrides(config, family.presets[preset], choices, f" in preset {preset!r}")
+    apply_overrides(config, spec.overrides, choices, f" in variant {spec.name!r}")
+    overrides = sets if isinstance(sets, dict) else parse_set_args(sets)
+    apply_overrides(config, overrides, choices)
+    return config, preset
+
+
+def dataset_config(cls: type[DatasetAdapter], sets: Sequence[str] = ()) -> dict[str, Any]:
+    """The harness's and ``cls``'s defaults with ``--set`` overrides, validated."""
+    config = {**flatten(HARNESS_DEFAULTS), **flatten(cls.default_config)}
+    apply_overrides(config, parse_set_args(sets), {**HARNESS_CHOICES, **cls.config_choices})
+    return config

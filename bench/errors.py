@@ -1,4 +1,10 @@
-"""Errors the CLI turns into one line on stderr and a non-zero exit, never a traceback."""
+"""Errors the CLI turns into one line on stderr and a non-zero exit, never a traceback, and the
+"did you mean" hint their messages carry."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
 
 
 class BenchError(Exception):
@@ -15,6 +21,21 @@ class DatasetError(BenchError):
 
 class PluginError(BenchError):
     """A plugin failed to load or register; the message names the file or entry point."""
+
+
+class WeightsNotFoundError(BenchError):
+    """Pretrained weights were asked for but no local file has them (nothing is downloaded)."""
+
+
+def close_matches(word: str, known: Iterable[str], n: int = 1, cutoff: float = 0.5) -> list[str]:
+    """The (at most ``n``) names of ``known`` closest to a mistyped ``word``, best first."""
+    return difflib.get_close_matches(word, list(known), n=n, cutoff=cutoff)
+
+
+def did_you_mean(word: str, known: Iterable[str], cutoff: float = 0.5) -> str:
+    """`` Did you mean 'x'?`` for the name of ``known`` closest to ``word``, else ``""``."""
+    close = close_matches(word, known, 1, cutoff)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 class Problems:

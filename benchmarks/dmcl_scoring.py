@@ -27,11 +27,10 @@ import time
 import torch
 from tabulate import tabulate
 
-from bench.context import RunContext, seed_everything
-from bench.plugins import load_plugins
-from bench.registry import get_method
-from bench.runner import resolve_config
-from bench.samples import Sample
+from bench.api.samples import Sample
+from bench.config import resolve_config
+from bench.engine.context import RunContext, seed_everything
+from bench.plugins import get_method, load_plugins
 
 COLOURS = ("reddish", "pale", "pink", "dark red")
 SHAPES = ("sessile", "pedunculated", "flat")

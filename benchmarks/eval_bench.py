@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers
 
 from bench.evaluation import compute_distance, evaluate_features, evaluate_rank
-from bench.rerank import re_ranking, rerank_features
+from bench.evaluation.rerank import re_ranking, rerank_features
 
 MARKET = {"num_q": 3368, "num_g": 15913, "ids": 751, "cams": 6, "distractors": 2793}
 MSMT_Q, MSMT_G, MSMT_IDS, MSMT_CAMS = 11659, 82161, 3060, 15

@@ -7,18 +7,13 @@ the columns ``id`` and ``Eng_text``). Evaluated k-fold by polyp (``protocol.fold
 
 from __future__ import annotations
 
-from bench.dataset import DatasetAdapter
+from bench.api.dataset import DatasetAdapter
+from bench.api.registry import register_dataset
+from bench.api.samples import Splits
+from bench.data.colo_pair import COLO_PAIR_TREE, colo_pair_splits, find_text_sheet, read_colo_pair
+from bench.data.splits import fold_names
 from bench.errors import DatasetError, Problems
-from bench.layouts import (
-    COLO_PAIR_TREE,
-    colo_pair_splits,
-    find_text_sheet,
-    fold_names,
-    read_colo_pair,
-)
-from bench.protocol import LEVELS
-from bench.registry import register_dataset
-from bench.samples import Splits
+from bench.evaluation.clips import LEVELS
 
 
 @register_dataset

@@ -26,7 +26,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.cuhk03 import (
+from bench.api.dataset import DatasetAdapter
+from bench.api.registry import register_dataset
+from bench.api.samples import Splits
+from bench.data.cuhk03 import (
     MAT_FILE,
     MAT_TREE,
     NP_SPLIT_FOLDERS,
@@ -37,11 +40,8 @@ from bench.cuhk03 import (
     read_mat_splits,
     read_np_splits,
 )
-from bench.dataset import DatasetAdapter
+from bench.data.splits import relabel
 from bench.errors import DatasetError
-from bench.layouts import relabel
-from bench.registry import register_dataset
-from bench.samples import Splits
 
 NP_FOLDER = "cuhk03-np"
 SOURCES = ("auto", "np", "mat")

@@ -7,8 +7,8 @@ are relabelled ``0..N-1``; gallery distractor identities are ordinary negatives.
 
 from __future__ import annotations
 
-from bench.registry import register_dataset
-from bench.releases import MarketStyleRelease
+from bench.api.registry import register_dataset
+from bench.data.market import MarketStyleRelease
 
 __all__ = ["DukeMTMCReID"]
 

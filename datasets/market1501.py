@@ -8,8 +8,8 @@ evaluated under the Market rules; training pids are relabelled ``0..N-1``.
 
 from __future__ import annotations
 
-from bench.registry import register_dataset
-from bench.releases import MarketStyleRelease
+from bench.api.registry import register_dataset
+from bench.data.market import MarketStyleRelease
 
 __all__ = ["Market1501"]
 

@@ -1,20 +1,21 @@
 """``synthetic-person``: a procedural Market-1501 look-alike with captions (no download needed).
 
 Generated on first use (``prepare``) into the cache, in Market-1501's exact layout, and read back
-with the same reader as Market-1501. See :mod:`bench.synthetic.person` for what is drawn.
+with the same reader as Market-1501. See :mod:`bench.data.synthetic.person` for what is drawn.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.dataset import DatasetAdapter
+from bench.api.dataset import DatasetAdapter
+from bench.api.registry import register_dataset
+from bench.api.samples import Splits
+from bench.data.captions import read_captions
+from bench.data.market import market_style_splits
+from bench.data.synthetic import default_root, ensure_dataset
+from bench.data.synthetic.person import CAPTIONS_FILE, DEFAULT_IDENTITIES
 from bench.errors import DatasetError
-from bench.layouts import market_style_splits, read_captions
-from bench.registry import register_dataset
-from bench.samples import Splits
-from bench.synthetic import default_root, ensure_dataset
-from bench.synthetic.person import CAPTIONS_FILE, DEFAULT_IDENTITIES
 
 
 @register_dataset

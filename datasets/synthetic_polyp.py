@@ -2,20 +2,21 @@
 
 Generated on first use (``prepare``) into the cache, in Colo-Pair's layout with a ``text.xlsx``
 sheet, and read back with the same reader and fold logic as Colo-Pair. See
-:mod:`bench.synthetic.polyp` for what is drawn.
+:mod:`bench.data.synthetic.polyp` for what is drawn.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.dataset import DatasetAdapter
-from bench.layouts import colo_pair_splits, fold_names, read_colo_pair
-from bench.protocol import LEVELS
-from bench.registry import register_dataset
-from bench.samples import Splits
-from bench.synthetic import default_root, ensure_dataset
-from bench.synthetic.polyp import DEFAULT_IDENTITIES, FRAMES_PER_CLIP, SHEET_FILE
+from bench.api.dataset import DatasetAdapter
+from bench.api.registry import register_dataset
+from bench.api.samples import Splits
+from bench.data.colo_pair import colo_pair_splits, read_colo_pair
+from bench.data.splits import fold_names
+from bench.data.synthetic import default_root, ensure_dataset
+from bench.data.synthetic.polyp import DEFAULT_IDENTITIES, FRAMES_PER_CLIP, SHEET_FILE
+from bench.evaluation.clips import LEVELS
 
 
 @register_dataset

@@ -10,12 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.imagedata import open_image
+from bench import Method, Sample, register_method
+from bench.data.images import open_image
+from bench.data.samplers import PKSampler
 from bench.losses import TripletLoss
-from bench.method import Method
-from bench.registry import register_method
-from bench.samplers import PKSampler
-from bench.samples import Sample
 
 
 def stripe_histograms(samples: Sequence[Sample], stripes: int, bins: int) -> torch.Tensor:

@@ -11,7 +11,7 @@ it compares against (and this issue's spec) use ID + triplet only.
 
 Under torchrun (DDP) each rank trains on its P/N identities of the global P x K batch, with
 synchronised batch norm and the triplet loss mined over the gathered global batch, so N
-processes train as one process on the same batch would (see :mod:`bench.distributed`).
+processes train as one process on the same batch would (see :mod:`bench.engine.distributed`).
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.backbones import BNNeck, build_resnet, resolve_imagenet_weights
-from bench.imagedata import image_loader, open_image
+from bench.api import Method, MethodContext, Sample, register_method
+from bench.backbones.resnet import build_resnet, resolve_imagenet_weights
+from bench.data.images import open_image
+from bench.data.transforms import build_test_transform
+from bench.engine.training import EpochMeter, eval_loader, pk_sampler, pk_train_loader
+from bench.layers.bnneck import BNNeck
 from bench.losses import CrossEntropyLabelSmooth, TripletLoss
-from bench.method import Method
-from bench.registry import register_method
-from bench.samplers import PKSampler
-from bench.samples import Sample
-from bench.transforms import build_test_transform, build_train_transform
 
 
 class BoTNet(nn.Module):
@@ -98,7 +97,7 @@ class BoT(Method):
     default_preset = "paper"
     supports_ddp = True
 
-    def __init__(self, config: Mapping[str, Any], ctx: Any) -> None:
+    def __init__(self, config: Mapping[str, Any], ctx: MethodContext) -> None:
         super().__init__(config, ctx)
         self.net: BoTNet | None = None
         self.num_classes = 0
@@ -124,29 +123,8 @@ class BoT(Method):
     def fit(self, train: Sequence[Sample]) -> None:
         c = self.config
         net = self.build(len({s.pid for s in train}))
-        transform = build_train_transform(
-            c["input.height"],
-            c["input.width"],
-            flip=c["input.flip"],
-            pad=c["input.pad"],
-            random_erasing=c["input.random_erasing"],
-        )
-        sampler = PKSampler(
-            [s.pid for s in train],
-            c["sampler.p"],
-            c["sampler.k"],
-            seed=self.ctx.seed,
-            rank=self.ctx.rank,
-            world_size=self.ctx.world_size,
-        )
-        loader = image_loader(
-            train,
-            transform,
-            c["sampler.p"] * c["sampler.k"],
-            batch_sampler=sampler,
-            workers=self.ctx.workers,
-            seed=self.ctx.seed + self.ctx.rank,
-        )
+        sampler = pk_sampler(train, c, self.ctx)
+        loader = pk_train_loader(train, sampler, c, self.ctx)
         id_loss = CrossEntropyLabelSmooth(self.num_classes, c["loss.label_smooth"])
         triplet = TripletLoss(margin=c["loss.triplet_margin"])
         optimizer = torch.optim.Adam(
@@ -168,7 +146,7 @@ class BoT(Method):
         ):
             sampler.set_epoch(epoch)
             model.train()
-            total = correct = seen = 0.0
+            meter = EpochMeter()
             for batch in self.ctx.progress(loader, desc=f"epoch {epoch + 1}"):
                 images = batch["image"].to(self.device, non_blocking=True)
                 pids = batch["pid"].to(self.device)
@@ -177,16 +155,8 @@ class BoT(Method):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += loss.item() * len(pids)
-                correct += (logits.argmax(1) == pids).sum().item()
-                seen += len(pids)
-            total, correct, seen = self.ctx.all_reduce_sum(total, correct, seen)
-            self.ctx.log_epoch(
-                epoch,
-                loss=total / max(seen, 1),
-                acc=correct / max(seen, 1),
-                lr=optimizer.param_groups[0]["lr"],
-            )
+                meter.update(loss, logits, pids)
+            self.ctx.log_epoch(epoch, **meter.scalars(self.ctx), lr=optimizer.param_groups[0]["lr"])
             scheduler.step()
 
     @torch.no_grad()
@@ -194,9 +164,7 @@ class BoT(Method):
         """BNNeck feature f_i (after batch norm), as the paper uses at test time."""
         if self.net is None:
             raise RuntimeError("BoT.embed() called before fit() or load_state_dict()")
-        c = self.config
-        transform = build_test_transform(c["input.height"], c["input.width"])
-        loader = image_loader(samples, transform, c["eval.batch_size"], workers=self.ctx.workers)
+        loader = eval_loader(samples, self.config, self.ctx)
         self.net.eval()
         feats = [
             self.net(batch["image"].to(self.device))[1].cpu()

@@ -19,7 +19,7 @@ Adam, 180 epochs, the soft-margin triplet, each gallery image fused with its own
 paper is silent it takes the released code's choice (4 post-norm fusion layers, FFN 2x width,
 ReLU, last stride 2); its "Adam with a weight decay co-efficient of 1e-5 and 1e-7" is read as
 learning rate 1e-5 and weight decay 1e-7. ``released`` follows the public code where it differs
-from the text (notes/seed-code-facts.md): 512-wide fusion, 4 layers, 4 heads of 128, FFN 1024,
+from the text: 512-wide fusion, 4 layers, 4 heads of 128, FFN 1024,
 bias-free projections, LayerNorms without weights, padding to 291 tokens with no attention mask,
 image projection Linear + BatchNorm + Dropout(0.5), frozen BERT, Adam 5e-6 without weight decay,
 50 epochs, margin-0.3 triplet over multi-similarity-mined pairs, and each gallery image fused
@@ -75,17 +75,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.amp import autocast, channels_last, grad_scaler, to_device_images
-from bench.backbones import build_resnet, resolve_imagenet_weights
-from bench.errors import BenchError, ConfigError
-from bench.fusion import FusionEncoder
-from bench.imagedata import image_loader
-from bench.losses import CrossEntropyLabelSmooth, MultiSimilarityTripletLoss, TripletLoss
-from bench.method import Method
-from bench.registry import Variant, register_method
-from bench.samplers import PKSampler
-from bench.samples import Sample
-from bench.text import (
+from bench.api import Method, MethodContext, Sample, Variant, register_method
+from bench.backbones.bert import (
     TextEncoder,
     TextFeatureCache,
     build_bert,
@@ -95,7 +86,13 @@ from bench.text import (
     tokenizer_to_json,
     train_wordpiece_tokenizer,
 )
-from bench.transforms import build_test_transform, build_train_transform
+from bench.backbones.resnet import build_resnet, resolve_imagenet_weights
+from bench.data.samplers import PKSampler
+from bench.engine.amp import autocast, channels_last, grad_scaler, to_device_images
+from bench.engine.training import EpochMeter, eval_loader, pk_sampler, pk_train_loader
+from bench.errors import BenchError, ConfigError
+from bench.layers.fusion import FusionEncoder
+from bench.losses import CrossEntropyLabelSmooth, MultiSimilarityTripletLoss, TripletLoss
 
 TRIPLETS = ("soft-margin", "ms-margin")
 
@@ -420,7 +417,7 @@ class DMCL(Method):
         ),
     }
 
-    def __init__(self, config: Mapping[str, Any], ctx: Any) -> None:
+    def __init__(self, config: Mapping[str, Any], ctx: MethodContext) -> None:
         super().__init__(config, ctx)
         self.net: DMCLNet | None = None
         self.num_classes = 0
@@ -513,23 +510,8 @@ class DMCL(Method):
     def _batches(self, train: Sequence[Sample], sampler: PKSampler):
         """Yield ``(images or None, pids, texts)``; images are not read without an image
         encoder."""
-        c = self.config
         if self.config["dmcl.image"]:
-            transform = build_train_transform(
-                c["input.height"],
-                c["input.width"],
-                flip=c["input.flip"],
-                pad=c["input.pad"],
-                random_erasing=0.0,
-            )
-            loader = image_loader(
-                train,
-                transform,
-                c["sampler.p"] * c["sampler.k"],
-                batch_sampler=sampler,
-                workers=self.ctx.workers,
-                seed=self.ctx.seed,
-            )
+            loader = pk_train_loader(train, sampler, self.config, self.ctx, random_erasing=0.0)
             for batch in loader:
                 texts = [train[i].text or "" for i in batch["index"].tolist()]
                 yield batch["image"], batch["pid"], texts
@@ -541,9 +523,7 @@ class DMCL(Method):
         c = self.config
         self._check_texts(train, "training")
         net = self.build(len({s.pid for s in train}), train)
-        sampler = PKSampler(
-            [s.pid for s in train], c["sampler.p"], c["sampler.k"], seed=self.ctx.seed
-        )
+        sampler = pk_sampler(train, c, self.ctx)
         id_loss = CrossEntropyLabelSmooth(self.num_classes, c["loss.label_smooth"])
         if c["loss.triplet"] == "soft-margin":
             triplet: nn.Module = TripletLoss(margin=None, squared=True)
@@ -557,7 +537,7 @@ class DMCL(Method):
         ):
             sampler.set_epoch(epoch)
             net.train()
-            total = correct = seen = 0.0
+            meter = EpochMeter()
             for images, pids, texts in self.ctx.progress(
                 self._batches(train, sampler), desc=f"epoch {epoch + 1}", total=len(sampler)
             ):
@@ -571,10 +551,8 @@ class DMCL(Method):
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
-                total += loss.item() * len(pids)
-                correct += (logits.argmax(1) == pids).sum().item()
-                seen += len(pids)
-            self.ctx.log_epoch(epoch, loss=total / max(seen, 1), acc=correct / max(seen, 1))
+                meter.update(loss, logits, pids)
+            self.ctx.log_epoch(epoch, **meter.scalars(self.ctx))
 
     # -- representations ---------------------------------------------------------------------
 
@@ -590,10 +568,8 @@ class DMCL(Method):
         net.eval()
         if not net.use_image:
             return net.image_tokens(None, batch=len(samples)).clone()
-        transform = build_test_transform(c["input.height"], c["input.width"])
-        loader = image_loader(samples, transform, c["eval.batch_size"], workers=self.ctx.workers)
         out = []
-        for batch in self.ctx.progress(loader, desc="image tokens"):
+        for batch in self.ctx.progress(eval_loader(samples, c, self.ctx), desc="image tokens"):
             with autocast(self.device, c["train.amp"]):
                 out.append(net.image_tokens(to_device_images(batch["image"], self.device)).float())
         return torch.cat(out) if out else torch.empty(0, net.width, device=self.device)

@@ -40,7 +40,7 @@ def probe_plugin(monkeypatch: pytest.MonkeyPatch):
     """The ``sweep-probe`` test method, registered here and (through ``BENCH_PLUGINS``) in
     every process a sweep starts; the registry and plugin modules are restored afterwards."""
     import bench.plugins
-    from bench import registry
+    from bench.api import registry
     from bench.plugins import load_plugins
 
     load_plugins()

@@ -6,12 +6,11 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from bench import distributed
-from bench.context import RunContext
+from bench.data.samplers import PKSampler
+from bench.engine import distributed
+from bench.engine.context import RunContext
 from bench.losses import CrossEntropyLabelSmooth, TripletLoss
-from bench.plugins import load_plugins
-from bench.registry import get_method
-from bench.samplers import PKSampler
+from bench.plugins import get_method, load_plugins
 
 
 def check_gather_rows(rank: int, world: int) -> None:

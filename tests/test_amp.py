@@ -7,7 +7,7 @@ import contextlib
 import torch
 from torch import nn
 
-from bench.amp import amp_active, autocast, channels_last, grad_scaler, to_device_images
+from bench.engine.amp import amp_active, autocast, channels_last, grad_scaler, to_device_images
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

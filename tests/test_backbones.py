@@ -7,15 +7,14 @@ import torch
 import torchvision
 from torch import nn
 
-from bench.backbones import (
-    BNNeck,
+from bench.backbones.resnet import (
     ResNetBackbone,
-    WeightsNotFoundError,
     build_resnet,
     load_backbone_weights,
     resolve_imagenet_weights,
 )
-from bench.errors import BenchError
+from bench.errors import BenchError, WeightsNotFoundError
+from bench.layers.bnneck import BNNeck
 
 
 @pytest.fixture

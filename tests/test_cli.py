@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import registry
+from bench.api import registry
+from bench.api.method import Method
+from bench.api.registry import register_method
 from bench.cli import main
-from bench.method import Method
 from bench.plugins import load_plugins
-from bench.registry import register_method
 
 
 def _run(capsys, tmp_path: Path, *args: str) -> tuple[int, str, str]:

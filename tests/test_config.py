@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench.config import coerce, config_hash, flatten, parse_set_args, parse_value
+from bench.api.method import MethodSpec, Variant
+from bench.config import coerce, config_hash, flatten, parse_set_args, parse_value, resolve_config
 from bench.errors import ConfigError
-from bench.registry import MethodSpec, Variant, get_dataset, get_method
-from bench.runner import resolve_config
+from bench.plugins import get_dataset, get_method
 
 
 def test_flatten_nested_and_dotted():

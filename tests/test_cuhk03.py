@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from bench.cuhk03 import (
+from bench.data.cuhk03 import (
     EXPECTED_COUNTS,
     extract_mat_images,
     find_split_file,
@@ -22,9 +22,9 @@ from bench.cuhk03 import (
     read_np_splits,
     read_protocol,
 )
+from bench.data.splits import relabel
 from bench.errors import DatasetError
-from bench.layouts import relabel
-from bench.registry import get_dataset
+from bench.plugins import get_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 

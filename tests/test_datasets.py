@@ -11,13 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
+from bench.api.samples import Sample
 from bench.cli import main
-from bench.datacheck import check_dataset, dataset_config, format_report
+from bench.config import dataset_config
+from bench.data.check import check_dataset, format_report
+from bench.engine.runner import RunRequest, run
 from bench.errors import BenchError, DatasetError
-from bench.protocol import clip_groups, pool_clips
-from bench.registry import get_dataset
-from bench.runner import RunRequest, run
-from bench.samples import Sample
+from bench.evaluation.clips import clip_groups, pool_clips
+from bench.plugins import get_dataset
 
 SMALL_RUN = ["train.epochs=1", "synthetic.identities=16"]
 
@@ -198,8 +199,8 @@ def test_captions_text_source_by_identity_and_file_name(tmp_path):
 
 def test_text_needing_method_on_dataset_without_text_names_the_key(tmp_path, capsys):
     root = _release(tmp_path / "m", MARKET)
-    from bench.registry import MethodSpec
-    from bench.runner import check_modalities
+    from bench.api.method import MethodSpec
+    from bench.engine.runner import check_modalities
 
     cls = get_dataset("market1501")
 

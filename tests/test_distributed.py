@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import distributed
-from bench.context import RunContext
+from bench.data.samplers import PKSampler
+from bench.engine import distributed
+from bench.engine.context import RunContext
+from bench.engine.runner import RunRequest, run
 from bench.errors import BenchError
-from bench.runner import RunRequest, run
-from bench.samplers import PKSampler
 
 REPO = Path(__file__).resolve().parent.parent
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]

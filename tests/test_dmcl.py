@@ -7,12 +7,12 @@ import dataclasses
 import pytest
 import torch
 
-from bench.backbones import WeightsNotFoundError
-from bench.context import RunContext, seed_everything
-from bench.errors import ConfigError
-from bench.protocol import evaluate, get_protocol
-from bench.registry import get_dataset, get_method
-from bench.runner import RunRequest, prepare_run, resolve_config
+from bench.config import resolve_config
+from bench.engine.context import RunContext, seed_everything
+from bench.engine.runner import RunRequest, prepare_run
+from bench.errors import ConfigError, WeightsNotFoundError
+from bench.evaluation.protocol import evaluate, get_protocol
+from bench.plugins import get_dataset, get_method
 
 TINY = [
     "synthetic.identities=24",
@@ -104,8 +104,8 @@ def test_batched_scores_equal_the_naive_loop(frozen):
     texts = sorted({s.text for s in splits.train})
     query = [dataclasses.replace(s, text=texts[i % 3]) for i, s in enumerate(splits.query[:7])]
     gallery = splits.gallery[:11]
-    from bench.imagedata import image_loader
-    from bench.transforms import build_test_transform
+    from bench.data.images import image_loader
+    from bench.data.transforms import build_test_transform
 
     def images(samples):
         loader = image_loader(samples, build_test_transform(32, 32), 64)
@@ -205,7 +205,7 @@ def test_released_preset_with_local_bert_folder(tmp_path):
     """The released wiring end to end at a tiny size: a BERT loaded from a local folder, frozen
     and cached per text, padding to max_length attended, Linear+BN+Dropout image projection,
     multi-similarity-mined triplet, query-conditioned score()."""
-    from bench.text import build_bert, train_wordpiece_tokenizer
+    from bench.backbones.bert import build_bert, train_wordpiece_tokenizer
 
     data_cls = get_dataset("synthetic-polyp")
     probe, _ = resolve_config(get_method("dmcl"), [data_cls], "quick", TINY)

@@ -11,7 +11,7 @@ import torch
 
 from bench.cli import main
 from bench.evaluation import compute_distance, evaluate_rank
-from bench.rerank import re_ranking
+from bench.evaluation.rerank import re_ranking
 
 
 def make_file(path: Path, metric: str | None = "euclidean", **overrides) -> dict:
@@ -132,7 +132,7 @@ def test_run_rerank_flag_sets_config(capsys) -> None:
 
 def test_rerank_refused_for_score_methods() -> None:
     from bench.errors import BenchError
-    from bench.protocol import evaluate_labels, get_protocol
+    from bench.evaluation.protocol import evaluate_labels, get_protocol
 
     labels = (np.array([1]), np.array([0]), np.array([1, 2]), np.array([1, 1]))
     with pytest.raises(BenchError, match="re-ranking needs"):

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from bench import evaluation
 from bench.errors import BenchError
 from bench.evaluation import (
     RankMetrics,
@@ -17,6 +16,8 @@ from bench.evaluation import (
     evaluate_features,
     evaluate_rank,
 )
+from bench.evaluation import rank as evaluation
+from bench.evaluation.kernels import sparse_nonzero
 
 # --------------------------------------------------------------------------------------------
 # Brute-force reference, straight from the definitions (pure python, one query at a time).
@@ -209,7 +210,7 @@ def test_nonzero_by_words_equals_nonzero() -> None:
     gen = torch.Generator().manual_seed(0)
     for shape, p in (((3, 5), 0.5), ((7, 64), 0.01), ((13, 101), 0.2), ((4, 8), 1.0), ((9, 33), 0)):
         mask = torch.rand(shape, generator=gen) < p
-        for want, got in zip(mask.nonzero(as_tuple=True), evaluation._nonzero(mask)):
+        for want, got in zip(mask.nonzero(as_tuple=True), sparse_nonzero(mask)):
             assert torch.equal(want, got)
 
 

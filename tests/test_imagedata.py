@@ -9,16 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.errors import DatasetError
-from bench.imagedata import ImageDataset, image_loader, open_image
-from bench.samplers import PKSampler
-from bench.samples import Sample
-from bench.transforms import (
+from bench.api.samples import Sample
+from bench.data.images import ImageDataset, image_loader, open_image
+from bench.data.samplers import PKSampler
+from bench.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     build_test_transform,
     build_train_transform,
 )
+from bench.errors import DatasetError
 
 H, W = 32, 16
 

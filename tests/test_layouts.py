@@ -8,22 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.api.samples import Sample
+from bench.data.captions import attach_text, read_captions
+from bench.data.colo_pair import colo_pair_splits, find_text_sheet, read_colo_pair, read_text_sheet
+from bench.data.market import DUKE, read_market_folder, read_market_splits
+from bench.data.splits import kfold_by_identity, relabel
 from bench.errors import DatasetError
-from bench.layouts import (
-    DUKE,
-    attach_text,
-    colo_pair_splits,
-    find_text_sheet,
-    kfold_by_identity,
-    read_captions,
-    read_colo_pair,
-    read_market_folder,
-    read_market_splits,
-    read_text_sheet,
-    relabel,
-)
-from bench.registry import get_dataset
-from bench.samples import Sample
+from bench.plugins import get_dataset
 
 
 def _touch(folder: Path, *names: str) -> None:

@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 
 from bench.errors import BenchError
-from bench.leaderboard import (
+from bench.results.leaderboard import (
     METRIC_COLUMNS,
     rank_marks,
     render,
     summarize,
     write_leaderboard,
 )
-from bench.results import write_record
+from bench.results.records import write_record
 
 TITLES = ["mAP", "Rank-1", "Rank-5", "Rank-10", "mINP"]
 

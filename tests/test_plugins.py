@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import registry
+from bench.api import registry
+from bench.api.method import Method, Variant
+from bench.api.registry import register_method
 from bench.errors import BenchError, PluginError
-from bench.method import Method
-from bench.plugins import load_plugins
-from bench.registry import Variant, get_dataset, get_method, register_method
+from bench.plugins import get_dataset, get_method, load_plugins, method_names
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "docs" / "plugin_example.py"
@@ -56,7 +56,7 @@ def test_register_is_one_decorator_and_variants_resolve(clean_registry):
     assert get_method("toy").family is cls and get_method("toy").variant is None
     spec = get_method("toy-small")
     assert spec.family is cls and spec.overrides == {"a": 1} and spec.modalities == frozenset()
-    assert "toy-small" in registry.method_names()
+    assert "toy-small" in method_names()
 
 
 def test_name_clash_is_an_error(clean_registry):
@@ -83,7 +83,7 @@ def test_builtins_load_under_private_names_only():
     # The same holds in a fresh interpreter that loads every plugin.
     code = (
         "import sys; from bench.plugins import load_plugins; load_plugins(); "
-        "from bench.registry import method_names, dataset_names; "
+        "from bench.plugins import method_names, dataset_names; "
         "print(method_names(), dataset_names()); "
         "assert 'datasets' not in sys.modules and 'methods' not in sys.modules, 'leaked'"
     )

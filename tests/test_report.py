@@ -12,17 +12,19 @@ import pytest
 import torch
 from PIL import Image
 
-from bench import plots, registry
-from bench.artifacts import load_eval_artifacts
-from bench.attention import attention_maps, principal_projection
+from bench.api import registry
+from bench.api.method import Method
+from bench.api.registry import register_method
 from bench.cli import main
+from bench.engine.runner import RunRequest, run
 from bench.evaluation import evaluate_rank
-from bench.method import Method
 from bench.plugins import load_plugins
-from bench.registry import register_method
-from bench.report import ReportOptions, make_report, ranked_list
-from bench.results import write_record
-from bench.runner import RunRequest, run
+from bench.report import figures as plots
+from bench.report.cam import attention_maps, principal_projection
+from bench.report.ranking import ranked_list
+from bench.report.run_report import ReportOptions, make_report
+from bench.results.artifacts import load_eval_artifacts
+from bench.results.records import write_record
 
 # A tiny BoT run: 16 polyps (4 per fold), one epoch of the quick preset.
 TINY = ["synthetic.identities=16", "train.epochs=1"]
@@ -145,7 +147,7 @@ def test_principal_projection_marks_the_responding_region():
 
 
 def test_attention_maps_of_bot(polyp_run):
-    from bench.report import _rebuild_method
+    from bench.report.rebuild import rebuild_method as _rebuild_method
 
     _, record = polyp_run
     art_paths = record["eval_artifacts"]
@@ -156,7 +158,7 @@ def test_attention_maps_of_bot(polyp_run):
     eigen = attention_maps(method, samples, "eigencam")
     assert eigen.shape == (3, h, w)
     assert eigen.min() >= 0 and eigen.max() == pytest.approx(1.0)
-    from bench.attention import embeddings
+    from bench.report.cam import embeddings
 
     emb = embeddings(method, samples)
     refs = torch.stack([emb[1], emb[0], emb[0]])

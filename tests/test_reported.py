@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.leaderboard import render, summarize, write_leaderboard
-from bench.reported import ReportedError, load_reported, load_reported_file
-from bench.results import write_record
+from bench.results.leaderboard import render, summarize, write_leaderboard
+from bench.results.records import write_record
+from bench.results.reported import ReportedError, load_reported, load_reported_file
 
 from .conftest import PYTHON, REPO
 

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench import rerank
-from bench.evaluation import compute_distance
-from bench.rerank import re_ranking, rerank_features
+from bench.evaluation import compute_distance, rerank
+from bench.evaluation.rerank import re_ranking, rerank_features
 
 
 def reference_re_ranking(

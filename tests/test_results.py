@@ -12,16 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench import results
+from bench import io
 from bench.errors import BenchError
-from bench.results import (
-    atomic_write_json,
-    atomic_write_text,
-    load_record,
-    read_records,
-    runs_dir,
-    write_record,
-)
+from bench.io import atomic_write_json, atomic_write_text
+from bench.results.records import load_record, read_records, runs_dir, write_record
 
 
 def make_record(
@@ -117,7 +111,7 @@ def test_atomic_write_keeps_old_file_when_rename_fails(
         seen.append(Path(src).read_text())  # the temp file is complete when the rename happens
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(results.os, "replace", failing_replace)
+    monkeypatch.setattr(io.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk on fire"):
         atomic_write_text(target, "new")
     assert seen == ["new"]

@@ -9,13 +9,13 @@ import time
 import warnings
 
 from bench.cli import main
-from bench.results import read_failures, read_records, runs_dir
+from bench.results.records import read_failures, read_records, runs_dir
 
 WRITERS, PER_WRITER, PAYLOAD = 4, 25, 50_000
 
 WRITER = r"""
 import sys
-from bench.results import clear_failure, write_failure, write_record
+from bench.results.records import clear_failure, write_failure, write_record
 
 results, w, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 for i in range(n):

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import registry
-from bench.context import RunContext, seed_everything
-from bench.method import Method
-from bench.plugins import load_plugins
-from bench.protocol import evaluate, get_protocol
-from bench.registry import get_dataset, get_method, register_method
-from bench.runner import RunRequest, resolve_config, run
+from bench.api import registry
+from bench.api.method import Method
+from bench.api.registry import register_method
+from bench.config import resolve_config
+from bench.engine.context import RunContext, seed_everything
+from bench.engine.runner import RunRequest, run
+from bench.evaluation.protocol import evaluate, get_protocol
+from bench.plugins import get_dataset, get_method, load_plugins
 
 SMALL = ["synthetic.identities=24", "train.epochs=2"]
 

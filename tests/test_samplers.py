@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 import torch
 
+from bench.data.samplers import PKSampler
 from bench.errors import BenchError
-from bench.samplers import PKSampler
 
 # pid -> number of images; pid 7 and 8 have fewer than K=4
 COUNTS = {0: 9, 1: 4, 2: 12, 3: 5, 4: 8, 5: 4, 6: 7, 7: 2, 8: 1}

@@ -12,8 +12,11 @@ import pytest
 
 from bench.cli import main
 from bench.errors import BenchError, ConfigError
-from bench.results import read_failures, read_records
-from bench.sweep import SweepSpec, load_sweep_file, normalize, plan, run_sweep, summary_table
+from bench.results.records import read_failures, read_records
+from bench.sweep.plan import plan
+from bench.sweep.run import run_sweep
+from bench.sweep.spec import SweepSpec, load_sweep_file, normalize
+from bench.sweep.summary import summary_table
 
 SMALL = {"synthetic.identities": 24}
 

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from bench.results import read_failures, read_records
-from bench.sweep import SweepSpec, run_sweep
+from bench.results.records import read_failures, read_records
+from bench.sweep.run import run_sweep
+from bench.sweep.spec import SweepSpec
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
 

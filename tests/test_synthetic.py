@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.api.samples import Sample
+from bench.data.colo_pair import read_colo_pair
+from bench.data.market import read_market_folder
+from bench.data.synthetic import MARKER, default_root, ensure_dataset
 from bench.errors import DatasetError
 from bench.evaluation import evaluate_rank
-from bench.layouts import read_colo_pair, read_market_folder
-from bench.registry import get_dataset
-from bench.samples import Sample
-from bench.synthetic import MARKER, default_root, ensure_dataset
+from bench.plugins import get_dataset
 
 MARKET_NAME = re.compile(r"^(-1|\d{4})_c[1-6]s[1-6]_\d{6}_0[1-3]\.jpg$")
 POLYP_FILE = re.compile(r"^P\d{3}/[12]/\d{5}\.jpg$")
@@ -76,7 +77,7 @@ def test_polyp_layout_is_colo_pair(tmp_path, cache):
 def test_interrupted_generation_leaves_nothing_and_leftovers_are_not_used(
     tmp_path, cache, monkeypatch
 ):
-    import bench.synthetic.person as person
+    import bench.data.synthetic.person as person
 
     target = tmp_path / "ds"
     calls = {"n": 0}

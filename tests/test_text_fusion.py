@@ -8,9 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.backbones import WeightsNotFoundError
-from bench.fusion import FusionEncoder, FusionLayer, sinusoidal_positions
-from bench.text import (
+from bench.backbones.bert import (
     TextEncoder,
     TextFeatureCache,
     build_bert,
@@ -20,6 +18,9 @@ from bench.text import (
     tokenizer_to_json,
     train_wordpiece_tokenizer,
 )
+from bench.errors import WeightsNotFoundError
+from bench.layers.fusion import FusionEncoder, FusionLayer
+from bench.layers.positions import sinusoidal_positions
 
 TEXTS = [
     "A reddish sessile polyp of 5 mm in the sigmoid colon.",

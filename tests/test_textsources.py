@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from bench import layouts
-from bench.errors import DatasetError
-from bench.layouts import attach_text
-from bench.samples import Sample
-from bench.textsources import (
+from bench.api.samples import Sample
+from bench.data import captions
+from bench.data.captions import attach_text
+from bench.data.text_sources import (
     ATTRIBUTES,
     DUKE_ATTRIBUTES,
     MARKET_ATTRIBUTES,
@@ -25,6 +24,7 @@ from bench.textsources import (
     read_cuhk_pedes,
     read_text_source,
 )
+from bench.errors import DatasetError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -422,7 +422,7 @@ def test_cuhk_pedes_file_errors(tmp_path):
 
 
 def test_read_text_source(tmp_path):
-    assert read_captions is layouts.read_captions  # re-exported, not duplicated
+    assert read_captions is captions.read_captions  # re-exported, not duplicated
     (tmp_path / "c.csv").write_text("key,text\n0002,by id\n")
     assert read_text_source("captions", tmp_path / "c.csv") == {"0002": "by id"}
     mat = write_attribute_mat(tmp_path / "m.mat", "market", {"0002": GIRL}, {"0003": market()})

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import verification
-from bench.evaluation import retrieval_metrics
-from bench.verification import verification_metrics
+from bench.evaluation import retrieval_metrics, verification
+from bench.evaluation.verification import verification_metrics
 
 
 def brute_pairs(distmat, q_pids, g_pids, q_cams, g_cams, same_cam_rule=True, self_rule=False):

@@ -1,7 +1,9 @@
-"""Plugin discovery: the built-in ``methods/`` and ``datasets/`` folders, then entry points.
+"""Plugin discovery and lookups: the built-in ``methods/`` and ``datasets/`` folders, then
+``$BENCH_PLUGINS`` and entry points; :func:`get_method` and :func:`get_dataset` find what they
+registered (:mod:`bench.api.registry`).
 
 The folders are loaded under private names (``bench.plugins.methods.bot``), never as top-level
-``methods`` or ``datasets``: Hugging Face ships a package called ``datasets`` (DESIGN.md).
+``methods`` or ``datasets``: Hugging Face ships a package called ``datasets``.
 In a wheel the folders are shipped inside the package (``bench/plugins/methods/``); in a source
 checkout they sit at the repository root. ``$BENCH_PLUGINS`` (folders separated by ``os.pathsep``)
 adds folders of one-file plugins, each loaded as ``bench.plugins.user<i>.<stem>``.
@@ -20,7 +22,10 @@ import types
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from bench.errors import PluginError
+from bench.api import registry
+from bench.api.dataset import DatasetAdapter
+from bench.api.method import Method, MethodSpec
+from bench.errors import BenchError, PluginError, did_you_mean
 
 KINDS = ("methods", "datasets")
 ENTRY_POINT_GROUPS = {"methods": "bench.methods", "datasets": "bench.datasets"}
@@ -69,8 +74,6 @@ def _load_folder(kind: str, folder: Path | None = None) -> None:
 
 
 def _load_entry_points(kind: str) -> None:
-    from bench import registry
-
     register = registry.register_method if kind == "methods" else registry.register_dataset
     for ep in entry_points(group=ENTRY_POINT_GROUPS[kind]):
         try:
@@ -102,3 +105,47 @@ def load_plugins(force: bool = False) -> None:
     except Exception:
         _loaded = False
         raise
+
+
+# ---------------------------------------------------------------------------------------------
+# lookups
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> BenchError:
+    hint = did_you_mean(name, known, cutoff=0.6)
+    return BenchError(
+        f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known) or '(none)'}"
+    )
+
+
+def method_names() -> list[str]:
+    load_plugins()
+    return sorted({n for cls in registry.METHODS.values() for n in (cls.name, *cls.variants)})
+
+
+def dataset_names() -> list[str]:
+    load_plugins()
+    return sorted(registry.DATASETS)
+
+
+def get_method(name: str) -> MethodSpec:
+    """Resolve a method or variant name; unknown names list the known ones."""
+    load_plugins()
+    if name in registry.METHODS:
+        return MethodSpec(name, registry.METHODS[name], None)
+    for cls in registry.METHODS.values():
+        if name in cls.variants:
+            return MethodSpec(name, cls, cls.variants[name])
+    raise _unknown("method", name, method_names())
+
+
+def get_dataset(name: str) -> type[DatasetAdapter]:
+    load_plugins()
+    if name not in registry.DATASETS:
+        raise _unknown("dataset", name, dataset_names())
+    return registry.DATASETS[name]
+
+
+def method_families() -> list[type[Method]]:
+    load_plugins()
+    return [registry.METHODS[k] for k in sorted(registry.METHODS)]

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.imagedata import open_image
-from bench.method import Method
-from bench.registry import register_method
-from bench.samples import Sample
+from bench.api.method import Method
+from bench.api.registry import register_method
+from bench.api.samples import Sample
+from bench.data.images import open_image
 
 
 def _seeds(var: str) -> set[int]:

@@ -1,0 +1,70 @@
+"""Dataset adapters: a root folder in a dataset's released layout -> ``Splits``."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from bench.api.samples import Splits
+from bench.errors import DatasetError, Problems
+
+
+class DatasetAdapter(ABC):
+    """Base class of every dataset plugin; register a subclass with ``@register_dataset``.
+
+    Class attributes are plain data: ``name``, ``description``, ``modalities`` it provides,
+    ``protocol`` (the evaluation rules, see :mod:`bench.evaluation.protocol`),
+    ``default_config`` (its own ``--set`` keys, nested dicts) and ``config_choices`` (allowed
+    values per dotted key).
+    ``homepage``, ``licence`` and ``expected_tree`` are what ``bench data info`` prints.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    modalities: ClassVar[frozenset[str]] = frozenset({"image"})
+    protocol: ClassVar[str] = "market"
+    default_config: ClassVar[dict[str, Any]] = {}
+    config_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    homepage: ClassVar[str] = ""
+    licence: ClassVar[str] = ""
+    expected_tree: ClassVar[str] = ""
+
+    def __init__(
+        self, root: Path | None, config: Mapping[str, Any], *, show_progress: bool = True
+    ) -> None:
+        self.config = config
+        self.show_progress = show_progress
+        self.root = Path(root).expanduser() if root is not None else self.default_root()
+
+    @classmethod
+    def provided_modalities(cls, config: Mapping[str, Any]) -> frozenset[str]:
+        """The modalities a run with ``config`` gets (a text source may add ``text``)."""
+        return cls.modalities
+
+    def default_root(self) -> Path:
+        """Where the data lives when ``--root`` is not given."""
+        raise DatasetError(f"dataset {self.name!r} needs --root PATH (the folder you downloaded)")
+
+    def prepare(self) -> None:
+        """Make the root usable (synthetic datasets generate here); real datasets only verify."""
+        if not self.root.is_dir():
+            raise DatasetError(f"dataset {self.name!r}: root folder {self.root} does not exist")
+
+    def scan(self, problems: Problems) -> None:
+        """Report every structural problem of the root to ``problems`` without raising
+        (``bench data check``). The default reports the first error of :meth:`prepare`;
+        adapters of real layouts override it to list them all."""
+        try:
+            self.prepare()
+        except DatasetError as e:
+            problems.report(self.root, str(e))
+
+    def folds(self) -> list[str | None]:
+        """Evaluation units: ``[None]`` for one fixed split, else the fold names."""
+        return [None]
+
+    @abstractmethod
+    def load(self, fold: str | None = None) -> Splits:
+        """Read the root and return train/query/gallery for ``fold``."""

@@ -1,0 +1,45 @@
+"""The data every dataset adapter produces and every method consumes: samples and splits.
+
+The harness hides a query or gallery sample's identity (``pid = -1``) before a method sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MODALITIES = ("image", "text", "clip")
+#: The pid of junk images (Market-1501's ``-1``): never trained on, never ranked.
+JUNK_PID = -1
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image of one identity.
+
+    ``pid`` is the identity (training splits relabel it to 0..N-1; -1 is junk, 0 a distractor
+    in Market-style galleries), ``camid`` the camera (Colo-Pair: the screening, 0 or 1).
+    ``clip`` groups frames of one video clip or tracklet, ``frame`` orders them; ``text`` is
+    the description attached to the sample, when the dataset has one.
+    """
+
+    path: str
+    pid: int
+    camid: int
+    text: str | None = None
+    clip: str | None = None
+    frame: int | None = None
+
+
+@dataclass
+class Splits:
+    """The three splits of one evaluation unit (a whole dataset, or one fold of it)."""
+
+    train: list[Sample]
+    query: list[Sample]
+    gallery: list[Sample]
+    fold: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_train_pids(self) -> int:
+        return len({s.pid for s in self.train})

@@ -1,0 +1,48 @@
+"""The parser class and the options several subcommands share, each declared once here."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line, not usage + message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_sets(p: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.sets``."""
+    p.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
+def add_root(p: argparse.ArgumentParser, help: str = "dataset root folder") -> None:
+    """``--root PATH``: the folder of the dataset (``None``: its default place)."""
+    p.add_argument("--root", type=Path, default=None, help=help)
+
+
+def add_device(
+    p: argparse.ArgumentParser, help: str = "cpu or cuda (default cpu)", default: str | None = "cpu"
+) -> None:
+    """``--device cpu|cuda|cuda:N`` (checked by :func:`bench.engine.devices.parse_device`)."""
+    p.add_argument("--device", default=default, help=help)
+
+
+def add_no_progress(p: argparse.ArgumentParser) -> None:
+    """``--no-progress``: no progress bars."""
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_results_dir(
+    p: argparse.ArgumentParser,
+    help: str = "folder of run records (DIR/runs/*.json) and leaderboards (default: results)",
+    default: Path | None = Path("results"),
+) -> None:
+    """``--results-dir DIR``: where run records, failures, logs and leaderboards live."""
+    p.add_argument("--results-dir", type=Path, default=default, metavar="DIR", help=help)

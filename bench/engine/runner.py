@@ -1,0 +1,300 @@
+"""``bench run``: resolve config, load data, train, represent, evaluate, write records."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from bench.api.dataset import DatasetAdapter
+from bench.api.method import MethodSpec
+from bench.config import config_hash, resolve_config
+from bench.engine import distributed
+from bench.engine.context import RunContext, atomic_torch_save, seed_everything
+from bench.engine.devices import resolve_device
+from bench.engine.represent import represent
+from bench.errors import BenchError
+from bench.evaluation.clips import pool_clips
+from bench.evaluation.protocol import Protocol, evaluate, get_protocol
+from bench.evaluation.rank import RankMetrics
+from bench.plugins import get_dataset, get_method
+from bench.results.artifacts import save_eval_artifacts
+from bench.results.provenance import git_commit, hardware, versions
+from bench.results.records import write_record
+
+
+@dataclass
+class RunRequest:
+    """Everything ``bench run`` takes from the command line."""
+
+    method: str
+    dataset: str
+    train_dataset: str | None = None
+    preset: str | None = None
+    seed: int = 0
+    fold: str | None = None  # None: every fold of the dataset
+    sets: Sequence[str] = ()
+    root: Path | None = None
+    train_root: Path | None = None
+    device: str = "cpu"
+    results_dir: Path = Path("results")
+    resume: bool = False
+    progress: bool = True
+
+
+@dataclass
+class ResolvedRun:
+    spec: MethodSpec
+    dataset_cls: type[DatasetAdapter]
+    train_dataset_cls: type[DatasetAdapter]
+    preset: str | None
+    config: dict[str, Any]
+    choices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+def check_modalities(
+    spec: MethodSpec,
+    dataset_cls: type[DatasetAdapter],
+    role: str,
+    config: dict[str, Any] | None = None,
+) -> None:
+    provided = dataset_cls.provided_modalities(config or {})
+    missing = sorted(set(spec.modalities) - set(provided))
+    if missing:
+        hint = ""
+        if "text" in missing and "text.source" in (config or {}):
+            hint = "; choose a text source with --set text.source=... (bench data info NAME)"
+        raise BenchError(
+            f"method {spec.name!r} needs the {', '.join(missing)} modality, which {role} "
+            f"{dataset_cls.name!r} does not provide (it provides: "
+            f"{', '.join(sorted(provided))}){hint}"
+        )
+
+
+#: Config keys that say where a run executes, not what it computes: left out of its identity.
+PLACEMENT_PREFIXES = ("resources.",)
+
+
+def fold_identity(resolved: ResolvedRun, seed: int, fold: str | None) -> dict[str, Any]:
+    """What makes one fold's run: method, datasets, seed, fold and the resolved config (minus
+    placement keys such as ``resources.*``). Its :func:`~bench.config.config_hash` keys the run
+    record, the checkpoint folder and ``bench sweep``'s skipping of finished runs."""
+    return {
+        "method": resolved.spec.name,
+        "dataset": resolved.dataset_cls.name,
+        "train_dataset": resolved.train_dataset_cls.name,
+        "seed": seed,
+        "fold": fold,
+        "config": {
+            k: v for k, v in resolved.config.items() if not k.startswith(PLACEMENT_PREFIXES)
+        },
+    }
+
+
+def prepare_run(request: RunRequest) -> ResolvedRun:
+    """Validate names, config and modalities: everything that can fail before any data is read."""
+    spec = get_method(request.method)
+    dataset_cls = get_dataset(request.dataset)
+    train_cls = get_dataset(request.train_dataset) if request.train_dataset else dataset_cls
+    datasets = [dataset_cls] if train_cls is dataset_cls else [train_cls, dataset_cls]
+    config, preset = resolve_config(spec, datasets, request.preset, request.sets)
+    role = "training dataset" if request.train_dataset else "dataset"
+    check_modalities(spec, train_cls, role, config)
+    if train_cls is not dataset_cls:
+        check_modalities(spec, dataset_cls, "evaluation dataset", config)
+    spec.family.preflight(config)
+    return ResolvedRun(spec, dataset_cls, train_cls, preset, config)
+
+
+def run(request: RunRequest) -> list[dict[str, Any]]:
+    """Train and evaluate one method on one dataset (every fold unless one is named).
+
+    Under ``torchrun`` the processes form one DDP run (:mod:`bench.engine.distributed`); rank 0
+    writes the records and returns them, the other ranks return an empty list.
+    """
+    with distributed.process_group(request.device):
+        return _run(request)
+
+
+def _run(request: RunRequest) -> list[dict[str, Any]]:
+    resolved = prepare_run(request)
+    if distributed.world_size() > 1 and not resolved.spec.family.supports_ddp:
+        raise BenchError(
+            f"method {resolved.spec.name!r} does not support distributed training; "
+            "run it without torchrun"
+        )
+    device = distributed.local_device(resolve_device(request.device))
+    config = resolved.config
+    protocol = get_protocol(resolved.dataset_cls.protocol)
+
+    target = resolved.dataset_cls(request.root, config, show_progress=request.progress)
+    folds = target.folds()
+    if request.fold is not None:
+        if folds == [None]:
+            raise BenchError(f"dataset {target.name!r} has no folds; drop --fold {request.fold}")
+        if request.fold not in folds:
+            names = ", ".join(str(f) for f in folds)
+            raise BenchError(
+                f"dataset {target.name!r} has no fold {request.fold!r}; folds: {names}"
+            )
+        folds = [request.fold]
+    with distributed.main_first():  # generate or verify the data once, not once per rank
+        target.prepare()
+    source: DatasetAdapter | None = None
+    if resolved.train_dataset_cls is not resolved.dataset_cls:
+        source = resolved.train_dataset_cls(
+            request.train_root, config, show_progress=request.progress
+        )
+        with distributed.main_first():
+            source.prepare()
+
+    records = []
+    for fold in folds:
+        record = _run_fold(request, resolved, device, protocol, target, source, fold)
+        if record is not None:
+            records.append(record)
+    if records:
+        print_metrics(records)
+    return records
+
+
+def _run_fold(
+    request: RunRequest,
+    resolved: ResolvedRun,
+    device: torch.device,
+    protocol: Protocol,
+    target: DatasetAdapter,
+    source: DatasetAdapter | None,
+    fold: str | None,
+) -> dict[str, Any] | None:
+    """Train, evaluate and record one fold; ``None`` on the ranks other than 0 of a DDP run."""
+    spec, config = resolved.spec, resolved.config
+    t_start = time.perf_counter()
+    splits = target.load(fold)
+    train = source.load(None).train if source is not None else splits.train
+    identity = fold_identity(resolved, request.seed, fold)
+    key = config_hash(identity)
+    checkpoint_dir = Path(request.results_dir) / "checkpoints" / f"{spec.name}-{target.name}-{key}"
+    rank, world = distributed.rank(), distributed.world_size()
+    seed_everything(request.seed + rank)  # DDP: own augmentation draws; weights come from rank 0
+    ctx = RunContext(
+        device=device,
+        seed=request.seed,
+        workers=int(config["data.workers"]),
+        checkpoint_dir=checkpoint_dir,
+        resume=request.resume,
+        show_progress=request.progress,
+        rank=rank,
+        world_size=world,
+    )
+    method = spec.family(config, ctx)
+    label = f"{spec.name} on {target.name}" + (f" {fold}" if fold else "")
+    say = tqdm.write if rank == 0 else (lambda _: None)
+    say(
+        f"{label}: {len(train)} train images ({len({s.pid for s in train})} ids), "
+        f"{len(splits.query)} query, {len(splits.gallery)} gallery"
+    )
+    t0 = time.perf_counter()
+    method.fit(train)
+    t1 = time.perf_counter()
+    if rank == 0:
+        atomic_torch_save(method.state_dict(), checkpoint_dir / "final.pt")
+    represented = represent(method, splits.query, splits.gallery)
+    query, gallery = splits.query, splits.gallery
+    level = str(config.get("protocol.level", "frame"))
+    if level == "clip":
+        query, gallery, represented = pool_clips(query, gallery, represented)
+    t2 = time.perf_counter()
+    if rank != 0:
+        return None
+    metrics: RankMetrics = evaluate(
+        protocol,
+        query,
+        gallery,
+        **represented,
+        metric=str(config["eval.metric"]),
+        max_rank=int(config["eval.max_rank"]),
+        rerank=bool(config["eval.rerank"]),
+        device=device,
+    )
+    t3 = time.perf_counter()
+    artifacts = None
+    if config["report.save_features"]:
+        artifacts = save_eval_artifacts(checkpoint_dir, query, gallery, represented)
+    now = datetime.now(timezone.utc)
+    run_id = "-".join(
+        [now.strftime("%Y%m%dT%H%M%S%f"), spec.name, target.name, f"s{request.seed}"]
+        + ([fold] if fold else [])
+        + [key[:6]]
+    )
+    record = {
+        "schema": 1,
+        "run_id": run_id,
+        "method": spec.name,
+        "family": spec.family.name,
+        "dataset": target.name,
+        "train_dataset": identity["train_dataset"],
+        "protocol": protocol.name if level == "frame" else f"{protocol.name}/{level}",
+        "preset": resolved.preset,
+        "seed": request.seed,
+        "fold": fold,
+        "config": config,
+        "config_hash": key,
+        "answers": method.answers,
+        "metrics": metrics.as_dict(),
+        "timings": {
+            "load_s": round(t0 - t_start, 3),
+            "train_s": round(t1 - t0, 3),
+            "represent_s": round(t2 - t1, 3),
+            "evaluate_s": round(t3 - t2, 3),
+            "total_s": round(t3 - t_start, 3),
+        },
+        "resumed_from_epoch": ctx.resumed_from,
+        "checkpoint": str(checkpoint_dir / "final.pt"),
+        "eval_artifacts": artifacts,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "hardware": hardware(device, world),
+        "command": " ".join(sys.argv),
+        "created": now.isoformat(timespec="seconds"),
+    }
+    path = write_record(Path(request.results_dir), record)
+    say(f"{label}: mAP {100 * metrics.mAP:.1f}  Rank-1 {100 * metrics.rank(1):.1f}  -> {path}")
+    return record
+
+
+def print_metrics(records: list[dict[str, Any]]) -> None:
+    """The metrics table printed at the end of ``bench run`` (percent; mean row for folds)."""
+    import pandas as pd
+    from tabulate import tabulate
+
+    rows = []
+    for r in records:
+        m = r["metrics"]
+        rows.append(
+            {
+                "method": r["method"],
+                "dataset": r["dataset"],
+                "fold": r["fold"] or "-",
+                "seed": r["seed"],
+                "mAP": 100 * m["mAP"],
+                "Rank-1": 100 * m["rank1"],
+                "Rank-5": 100 * m["rank5"],
+                "Rank-10": 100 * m["rank10"],
+                "mINP": 100 * m["mINP"],
+            }
+        )
+    df = pd.DataFrame(rows)
+    if len(df) > 1:
+        mean = df.select_dtypes("number").mean()
+        mean_row = {**{c: "" for c in df.columns}, **mean.to_dict(), "fold": "mean"}
+        mean_row["seed"] = ""
+        df = pd.concat([df, pd.DataFrame([mean_row])], ignore_index=True)
+    print(tabulate(df, headers="keys", tablefmt="github", floatfmt=".1f", showindex=False))

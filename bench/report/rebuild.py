@@ -1,0 +1,59 @@
+"""A finished run's trained method, rebuilt from its checkpoint: for attention maps, and to make
+the saved query/gallery features again (``bench report --recompute``) without retraining."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.api.method import Method
+from bench.engine.context import RunContext
+from bench.engine.devices import resolve_device
+from bench.engine.represent import represent
+from bench.errors import BenchError
+from bench.plugins import get_dataset, get_method
+from bench.results.artifacts import save_eval_artifacts
+from bench.results.records import write_record
+
+
+def rebuild_method(record: dict[str, Any], device: str, progress: bool) -> Method:
+    """The run's method with its trained state from ``final.pt`` (config from the record)."""
+    ckpt = Path(str(record.get("checkpoint") or ""))
+    if not record.get("checkpoint") or not ckpt.is_file():
+        raise BenchError(
+            f"checkpoint {ckpt} of run {record['run_id']} is gone; re-run it: "
+            f"{record.get('command') or 'bench run ...'}"
+        )
+    spec = get_method(str(record["method"]))
+    ctx = RunContext(
+        device=resolve_device(device), seed=int(record.get("seed", 0)), show_progress=progress
+    )
+    try:
+        method = spec.family(record["config"], ctx)
+        state = torch.load(ckpt, map_location=ctx.device, weights_only=False)
+        method.load_state_dict(state)
+    except KeyError as exc:
+        raise BenchError(
+            f"cannot rebuild {record['method']!r} from run {record['run_id']}: its config or "
+            f"checkpoint {ckpt} lacks {exc} (recorded by another version of the method?)"
+        ) from exc
+    return method
+
+
+def recompute_artifacts(
+    results_dir: Path, record: dict[str, Any], root: Path | None, device: str, progress: bool
+) -> dict[str, str]:
+    """Re-create a run's saved features from its checkpoint (no training) and note them in its
+    record; ``root`` is the dataset folder when it is not in its default place."""
+    method = rebuild_method(record, device, progress)
+    target = get_dataset(str(record["dataset"]))(root, record["config"], show_progress=progress)
+    target.prepare()
+    splits = target.load(record.get("fold"))
+    represented = represent(method, splits.query, splits.gallery)
+    folder = Path(str(record["checkpoint"])).parent
+    paths = save_eval_artifacts(folder, splits.query, splits.gallery, represented)
+    record["eval_artifacts"] = paths
+    write_record(results_dir, record)
+    return paths

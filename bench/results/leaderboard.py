@@ -1,0 +1,318 @@
+"""Leaderboard tables from run records: mean ± std over seeds and folds, per dataset.
+
+``summarize`` turns records into one row per (dataset, method) with metric means and sample
+standard deviations in percent; ``render`` prints them as Markdown, CSV or LaTeX, marking the
+best mean of each metric column in bold and the second best underlined, as papers do.
+
+Conventions (tests pin them):
+
+* Std is the sample std (ddof=1). With one run it is NaN: the cell shows the mean alone, the
+  CSV leaves the std empty.
+* Best/second are ranked on the mean *as displayed* (one decimal), so two cells that read the
+  same get the same mark. Ranking is dense: all values tied for best are bold, and the next
+  distinct value is underlined. A column with a single distinct value is bold only.
+* A run trained on another dataset (``train_dataset`` != ``dataset``, cross-domain) is its own
+  row, labelled ``method [train: X]``; it is never averaged with in-domain runs.
+* Records with ``"reported": true`` (numbers copied from a paper, ``"source"`` citing it; see
+  :mod:`bench.results.reported` and ``--with-reported``) form their own row labelled ``method
+  (reported)``, listed after the measured rows of their dataset. They are never averaged with
+  measured runs and never ranked: bold/underline mark the best measured means only, since a
+  paper's numbers come from its own protocol (e.g. test-fold model selection). A Markdown table
+  with reported rows ends with a footnote naming their sources.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from bench.errors import BenchError
+from bench.io import atomic_write_text
+from bench.results.records import read_records, runs_dir
+
+#: Metric keys of a record's ``metrics``, in table order.
+METRIC_COLUMNS = ("mAP", "rank1", "rank5", "rank10", "mINP")
+#: How each metric is titled in rendered tables.
+METRIC_TITLES = {
+    "mAP": "mAP",
+    "rank1": "Rank-1",
+    "rank5": "Rank-5",
+    "rank10": "Rank-10",
+    "mINP": "mINP",
+}
+#: Output format -> file extension.
+FORMATS = {"md": "md", "csv": "csv", "latex": "tex"}
+
+# One row per method *and preset*: a quick run and a paper run are different rows. One table per
+# dataset and protocol (Colo-Pair frame level and clip level are different tables).
+_KEY_COLUMNS = ["dataset", "protocol", "method", "preset", "train_dataset", "reported"]
+_INFO_COLUMNS = ["source"]
+_COUNT_COLUMNS = ["runs", "seeds", "folds"]
+SUMMARY_COLUMNS = (
+    _KEY_COLUMNS
+    + _INFO_COLUMNS
+    + _COUNT_COLUMNS
+    + [f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "std")]
+)
+
+_RANK_KEYS = {"rank1": 1, "rank5": 5, "rank10": 10}
+
+
+def _metric_percent(metrics: dict[str, Any], key: str) -> float:
+    """``metrics[key]`` in percent; Rank-k falls back to ``cmc[k-1]``; NaN if absent."""
+    value = metrics.get(key)
+    if value is None and key in _RANK_KEYS:
+        cmc = metrics.get("cmc")
+        k = _RANK_KEYS[key]
+        if isinstance(cmc, list) and len(cmc) >= k:
+            value = cmc[k - 1]
+    try:
+        return 100.0 * float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _joined(values: Iterable[Any]) -> str:
+    return ", ".join(sorted({str(v) for v in values if v is not None and not pd.isna(v)}))
+
+
+def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per (dataset, method): run counts and mean/std of each metric in percent.
+
+    Columns: ``dataset, method, train_dataset, reported, protocol, preset, source, runs, seeds,
+    folds`` and ``<metric>_mean, <metric>_std`` for each of METRIC_COLUMNS. ``preset``,
+    ``protocol`` and ``source`` list the distinct values, comma-separated; ``folds`` counts the
+    distinct non-null folds (0: the dataset has no folds). Sorted by dataset, then mAP
+    descending, then method.
+    """
+    rows = []
+    for r in records:
+        metrics = r.get("metrics") or {}
+        rows.append(
+            {
+                "dataset": str(r["dataset"]),
+                "method": str(r["method"]),
+                "train_dataset": str(r.get("train_dataset") or r["dataset"]),
+                "reported": bool(r.get("reported", False)),
+                "protocol": str(r.get("protocol") or "-"),
+                "preset": r.get("preset") or "-",
+                "source": r.get("source"),
+                "seed": r.get("seed"),
+                "fold": r.get("fold"),
+                **{m: _metric_percent(metrics, m) for m in METRIC_COLUMNS},
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    frame = pd.DataFrame(rows)
+    out = []
+    for key, group in frame.groupby(_KEY_COLUMNS, sort=True, dropna=False):
+        row: dict[str, Any] = dict(zip(_KEY_COLUMNS, key))
+        row.update({c: _joined(group[c]) for c in _INFO_COLUMNS})
+        row["runs"] = len(group)
+        row["seeds"] = int(group["seed"].nunique(dropna=True))
+        row["folds"] = int(group["fold"].nunique(dropna=True))
+        for m in METRIC_COLUMNS:
+            values = group[m].astype(float)
+            row[f"{m}_mean"] = values.mean()
+            row[f"{m}_std"] = values.std(ddof=1)
+        out.append(row)
+    summary = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    return _sorted(summary)
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(
+        ["dataset", "protocol", "reported", "mAP_mean", "method", "train_dataset", "preset"],
+        ascending=[True, True, True, False, True, True, True],
+        na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
+
+
+def _label(row: pd.Series) -> str:
+    label = str(row["method"])
+    if row["train_dataset"] != row["dataset"]:
+        label += f" [train: {row['train_dataset']}]"
+    if row["reported"]:
+        label += " (reported)"
+    return label
+
+
+def _shown(value: float) -> float:
+    """The mean as the table shows it (one decimal), used for ranking."""
+    return float(f"{value:.1f}")
+
+
+def rank_marks(means: pd.Series) -> list[str]:
+    """``"best"``, ``"second"`` or ``""`` per value (dense ranking on one-decimal values)."""
+    shown = [None if pd.isna(v) else _shown(float(v)) for v in means]
+    distinct = sorted({v for v in shown if v is not None}, reverse=True)
+    best = distinct[0] if distinct else None
+    second = distinct[1] if len(distinct) > 1 else None
+    return [
+        "best" if v is not None and v == best else "second" if v is not None and v == second else ""
+        for v in shown
+    ]
+
+
+def _cell(mean: float, std: float, pm: str) -> str:
+    if pd.isna(mean):
+        return "-"
+    if pd.isna(std):
+        return f"{mean:.1f}"
+    return f"{mean:.1f}{pm}{std:.1f}"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` with LaTeX special characters escaped."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", r"\|")
+
+
+def _dataset_table(df: pd.DataFrame, fmt: str, with_counts: bool) -> str:
+    """One dataset's rows (already sorted) as a Markdown or LaTeX table."""
+    if fmt == "md":
+        esc, pm = _md_escape, " ± "
+        marks = {"best": "**{}**", "second": "<u>{}</u>", "": "{}"}
+        tablefmt = "github"
+    else:
+        esc, pm = latex_escape, r" $\pm$ "
+        marks = {"best": r"\textbf{{{}}}", "second": r"\underline{{{}}}", "": "{}"}
+        tablefmt = "latex_raw"
+    headers = ["Method", "Preset"] + [METRIC_TITLES[m] for m in METRIC_COLUMNS]
+    colalign = ["left", "left"] + ["right"] * len(METRIC_COLUMNS)
+    if with_counts:
+        headers.append("n")
+        colalign.append("right")
+    measured = ~df["reported"].astype(bool)
+    column_marks = {
+        m: rank_marks(df[f"{m}_mean"].where(measured, math.nan)) for m in METRIC_COLUMNS
+    }
+    rows = []
+    for i, (_, row) in enumerate(df.iterrows()):
+        cells = [esc(_label(row)), esc(row["preset"] or "-")]
+        for m in METRIC_COLUMNS:
+            text = _cell(row[f"{m}_mean"], row[f"{m}_std"], pm)
+            mark = column_marks[m][i] if text != "-" else ""
+            cells.append(marks[mark].format(text))
+        if with_counts:
+            cells.append(str(int(row["runs"])))
+        rows.append(cells)
+    return tabulate(
+        rows, headers=headers, tablefmt=tablefmt, colalign=colalign, disable_numparse=True
+    )
+
+
+def _reported_footnote(group: pd.DataFrame) -> str:
+    """Markdown lines naming the sources of a dataset's reported rows (empty if none)."""
+    sources = sorted({str(s) for s in group.loc[group["reported"].astype(bool), "source"] if s})
+    if not sources:
+        return ""
+    lines = ["", "(reported): copied from the paper, not measured here and not ranked."]
+    lines += [f"- {_md_escape(s)}" for s in sources]
+    return "\n".join(lines) + "\n"
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise BenchError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
+    """``summarize``'s frame as text: ``md`` (a ``## dataset`` heading and table per dataset),
+    ``latex`` (a ``table`` with caption per dataset) or ``csv`` (one flat table, plain numbers).
+
+    Cells read ``54.3 ± 1.2`` (mean ± std in percent; the mean alone for one run); rows are
+    sorted by mAP descending; per dataset and metric the best mean is bold and the second best
+    underlined. ``with_counts`` adds the run count ``n`` (csv: ``runs, seeds, folds``).
+    """
+    _check_format(fmt)
+    if df.empty:
+        return ""
+    df = _sorted(df)
+    if fmt == "csv":
+        out = df.copy()
+        out["reported"] = out["reported"].astype(bool)
+        if not with_counts:
+            out = out.drop(columns=_COUNT_COLUMNS)
+        metric_cols = [c for c in out.columns if c.endswith(("_mean", "_std"))]
+        out[metric_cols] = out[metric_cols].astype(float).round(4)
+        return out.to_csv(index=False, lineterminator="\n")
+    parts = []
+    protocols = df.groupby("dataset")["protocol"].nunique()
+    for (dataset, protocol), group in df.groupby(["dataset", "protocol"], sort=True):
+        table = _dataset_table(group.reset_index(drop=True), fmt, with_counts)
+        title = str(dataset) if protocols[dataset] == 1 else f"{dataset} ({protocol})"
+        if fmt == "md":
+            parts.append(f"## {title}\n\n{table}\n{_reported_footnote(group)}")
+        else:
+            parts.append(
+                f"% {title}\n\\begin{{table}}[t]\n\\centering\n"
+                f"\\caption{{{latex_escape(title)}: mean $\\pm$ std (\\%) over seeds "
+                f"and folds}}\n{table}\n\\end{{table}}\n"
+            )
+    return "\n".join(parts)
+
+
+def write_leaderboard(
+    results_dir: Path,
+    dataset: str | None = None,
+    fmt: str = "md",
+    out: Path | None = None,
+    reported_dir: Path | None = None,
+) -> tuple[Path, str]:
+    """Read the records under ``results_dir``, render them, write the table atomically.
+
+    The default ``out`` is ``results_dir / "leaderboard.<ext>"`` (md, csv, tex). With
+    ``reported_dir``, the papers' numbers in that folder
+    (:func:`bench.results.reported.load_reported`) are added as ``(reported)`` rows. Returns the
+    path written and the text. BenchError for an unknown format, no records, or a ``dataset``
+    that has no records (the message lists those that have).
+    """
+    _check_format(fmt)
+    results_dir = Path(results_dir)
+    records = read_records(results_dir)
+    if reported_dir is not None:
+        from bench.results.reported import load_reported
+
+        records += load_reported(Path(reported_dir))
+    if not records:
+        raise BenchError(
+            f"no run records found under {runs_dir(results_dir)}; make one with "
+            "`bench run --method METHOD --dataset DATASET` (or pass --results-dir)"
+        )
+    if dataset is not None:
+        known = sorted({str(r["dataset"]) for r in records})
+        if dataset not in known:
+            raise BenchError(
+                f"no run records for dataset {dataset!r} under {runs_dir(results_dir)}; "
+                f"datasets with records: {', '.join(known)}"
+            )
+        records = [r for r in records if r["dataset"] == dataset]
+    text = render(summarize(records), fmt=fmt)
+    path = Path(out) if out is not None else results_dir / f"leaderboard.{FORMATS[fmt]}"
+    atomic_write_text(path, text)
+    return path, text

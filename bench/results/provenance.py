@@ -1,0 +1,63 @@
+"""Provenance of a run record: the code's commit, the versions of its stack, the hardware."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import bench
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (``-dirty`` with uncommitted changes), or None outside git."""
+    here = Path(bench.__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, reid-bench and the numeric stack."""
+    import numpy
+    import torchvision
+
+    return {
+        "python": platform.python_version(),
+        "reid_bench": bench.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def hardware(device: torch.device, world_size: int = 1) -> dict[str, Any]:
+    """Where a run ran: device, CPU, threads, GPU, platform and the DDP world size."""
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {
+        "device": str(device),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "platform": platform.platform(),
+        "world_size": world_size,
+    }

@@ -1,0 +1,116 @@
+"""Planning a sweep: every run of the grid as a :class:`Job`, checked before anything trains."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.config import config_hash
+from bench.engine.devices import parse_device
+from bench.engine.runner import RunRequest, fold_identity, prepare_run
+from bench.errors import BenchError, ConfigError
+from bench.sweep.spec import SweepSpec
+
+#: The axes of a sweep's grid, each a field of a job's run request.
+GRID_AXES = ("method", "preset", "dataset", "seed", "fold")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the grid (one method, preset, dataset, seed and fold; one record): the run
+    request, the hash of the run's identity, and what its execution asks for."""
+
+    request: RunRequest
+    config_hash: str
+    num_cpus: float
+    num_gpus: float
+    threads: int | None = None  # torch threads in the worker; None: leave torch's default
+    log_path: Path | None = None  # the run's output goes here (parallel runs), else the console
+
+    def __getattr__(self, name: str) -> Any:
+        """The grid's axes, ``job.method``, ``job.preset``, ``job.dataset``, ``job.seed`` and
+        ``job.fold``, are the request's."""
+        if name in GRID_AXES:
+            return getattr(self.request, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def label(self) -> str:
+        preset = f"/{self.preset}" if self.preset else ""
+        fold = f" {self.fold}" if self.fold else ""
+        return f"{self.method}{preset} on {self.dataset} s{self.seed}{fold}"
+
+    @property
+    def stem(self) -> str:
+        """``method-dataset-sSEED[-fold]-HASH``: the file name of its log and failure record."""
+        fold = f"-{self.fold}" if self.fold else ""
+        return f"{self.method}-{self.dataset}-s{self.seed}{fold}-{self.config_hash}"
+
+
+def _select_folds(target: Any, wanted: tuple[str, ...] | None) -> list[str | None]:
+    folds = target.folds()
+    if wanted is None or folds == [None]:
+        return folds  # datasets without folds run their one split whatever --folds says
+    missing = [f for f in wanted if f not in folds]
+    if missing:
+        raise BenchError(
+            f"dataset {target.name!r} has no fold {missing[0]!r}; folds: "
+            f"{', '.join(str(f) for f in folds)}"
+        )
+    return [f for f in folds if f in wanted]
+
+
+def _resources(config: Mapping[str, Any], label: str) -> tuple[float, float]:
+    values = []
+    for key in ("resources.num_cpus", "resources.num_gpus"):
+        value = float(config[key])
+        if value < 0:
+            raise ConfigError(f"config key {key!r} must be at least 0, got {value} ({label})")
+        values.append(value)
+    return values[0], values[1]
+
+
+def plan(spec: SweepSpec) -> tuple[list[Job], list[Any]]:
+    """Every run of the grid as a :class:`Job` (duplicates removed), and the dataset adapters
+    they read. Raises :class:`BenchError` for any unknown name, preset, key, fold or value."""
+    parse_device(spec.device)
+    known = set(spec.datasets)
+    for name in spec.roots:
+        if name not in known:
+            raise BenchError(
+                f"--root names dataset {name!r}, which is not in the sweep's datasets "
+                f"({', '.join(spec.datasets)})"
+            )
+    results_dir = Path(spec.results_dir).resolve()
+    jobs: dict[str, Job] = {}
+    adapters: dict[tuple[str, str], Any] = {}
+    for method in spec.methods:
+        for preset in spec.presets:
+            for dataset in spec.datasets:
+                root = spec.roots.get(dataset)
+                root = root.resolve() if root is not None else None
+                request = RunRequest(
+                    method=method, dataset=dataset, preset=preset, sets=dict(spec.sets), root=root
+                )
+                resolved = prepare_run(request)
+                target = resolved.dataset_cls(root, resolved.config, show_progress=spec.progress)
+                adapters.setdefault((dataset, str(target.root)), target)
+                num_cpus, num_gpus = _resources(resolved.config, f"{method} on {dataset}")
+                for seed in spec.seeds:
+                    for fold in _select_folds(target, spec.folds):
+                        key = config_hash(fold_identity(resolved, seed, fold))
+                        run = dataclasses.replace(
+                            request,
+                            preset=resolved.preset,
+                            seed=seed,
+                            fold=fold,
+                            device=spec.device,
+                            results_dir=results_dir,
+                            resume=spec.resume,
+                            progress=spec.progress,
+                        )
+                        jobs.setdefault(key, Job(run, key, num_cpus, num_gpus))
+    return list(jobs.values()), list(adapters.values())
