@@ -7,7 +7,7 @@ with cosine distance); ID loss with label smoothing (eps 0.1, Eq. 2); batch-hard
 (margin 0.3); PK sampling (P=16, K=4); random erasing; linear warm-up over 10 epochs to 3.5e-4
 then x0.1 at epochs 40 and 70 (Eq. 4); Adam, 120 epochs, 256x128 input.
 Deviation: the paper's center loss (weight 5e-4, Sec. 3.6) is left out; the trained networks
-it compares against (and this issue's spec) use ID + triplet only.
+it compares against use ID + triplet only.
 
 Under torchrun (DDP) each rank trains on its P/N identities of the global P x K batch, with
 synchronised batch norm and the triplet loss mined over the gathered global batch, so N

@@ -76,16 +76,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.api import Method, MethodContext, Sample, Variant, register_method
-from bench.backbones.bert import (
-    TextEncoder,
-    TextFeatureCache,
-    build_bert,
-    load_pretrained_bert,
-    resolve_bert,
-    tokenizer_from_json,
-    tokenizer_to_json,
-    train_wordpiece_tokenizer,
-)
+from bench.backbones import bert
 from bench.backbones.resnet import build_resnet, resolve_imagenet_weights
 from bench.data.samplers import PKSampler
 from bench.engine.amp import autocast, channels_last, grad_scaler, to_device_images
@@ -105,7 +96,7 @@ class DMCLNet(nn.Module):
     """
 
     def __init__(
-        self, c: Mapping[str, Any], num_classes: int, text_encoder: TextEncoder | None
+        self, c: Mapping[str, Any], num_classes: int, text_encoder: bert.TextEncoder | None
     ) -> None:
         super().__init__()
         d = int(c["fusion.width"])
@@ -126,8 +117,8 @@ class DMCLNet(nn.Module):
             self.image_proj = nn.Sequential(*proj)
         else:
             self.image_slot = nn.Parameter(torch.randn(d) * 0.02)
-        self.text_encoder: TextEncoder | None = None
-        self.text_cache: TextFeatureCache | None = None
+        self.text_encoder: bert.TextEncoder | None = None
+        self.text_cache: bert.TextFeatureCache | None = None
         self.text_frozen = bool(c["text.frozen"])
         if self.use_text:
             if text_encoder is None:
@@ -137,7 +128,7 @@ class DMCLNet(nn.Module):
             self.text_proj = nn.Linear(tw, d) if tw != d else nn.Identity()
             if self.text_frozen:
                 text_encoder.requires_grad_(False)
-                self.text_cache = TextFeatureCache(text_encoder)
+                self.text_cache = bert.TextFeatureCache(text_encoder)
         if self.use_fusion:
             self.fusion = FusionEncoder(
                 d,
@@ -440,7 +431,7 @@ class DMCL(Method):
         if config["dmcl.image"]:
             resolve_imagenet_weights(config["model.depth"], config["model.pretrained"])
         if cls._uses_text(config) and str(config["text.pretrained"]).lower() != "none":
-            resolve_bert(config["text.pretrained"])
+            bert.resolve_bert(config["text.pretrained"])
 
     @staticmethod
     def _uses_text(config: Mapping[str, Any]) -> bool:
@@ -455,7 +446,7 @@ class DMCL(Method):
 
     # -- building ----------------------------------------------------------------------------
 
-    def _text_encoder(self, train: Sequence[Sample] | None) -> TextEncoder | None:
+    def _text_encoder(self, train: Sequence[Sample] | None) -> bert.TextEncoder | None:
         c = self.config
         if not self._uses_text(c):
             return None
@@ -463,12 +454,12 @@ class DMCL(Method):
         if pretrained.lower() == "none":
             if self.tokenizer_json is None:
                 assert train is not None
-                tokenizer = train_wordpiece_tokenizer(
+                tokenizer = bert.train_wordpiece_tokenizer(
                     [s.text for s in train if s.text], vocab_size=c["text.vocab_size"]
                 )
-                self.tokenizer_json = tokenizer_to_json(tokenizer)
-            tokenizer = tokenizer_from_json(self.tokenizer_json)
-            bert = build_bert(
+                self.tokenizer_json = bert.tokenizer_to_json(tokenizer)
+            tokenizer = bert.tokenizer_from_json(self.tokenizer_json)
+            model = bert.build_bert(
                 len(tokenizer),
                 c["text.hidden"],
                 c["text.layers"],
@@ -477,13 +468,13 @@ class DMCL(Method):
                 max_positions=max(64, c["text.max_length"]),
             )
         else:
-            bert, tokenizer = load_pretrained_bert(resolve_bert(pretrained))
-            if c["text.max_length"] > bert.config.max_position_embeddings:
+            model, tokenizer = bert.load_pretrained_bert(bert.resolve_bert(pretrained))
+            if c["text.max_length"] > model.config.max_position_embeddings:
                 raise ConfigError(
                     f"text.max_length {c['text.max_length']} exceeds the BERT's "
-                    f"{bert.config.max_position_embeddings} positions"
+                    f"{model.config.max_position_embeddings} positions"
                 )
-        return TextEncoder(bert, tokenizer, c["text.max_length"], c["text.pad_to_max"])
+        return bert.TextEncoder(model, tokenizer, c["text.max_length"], c["text.pad_to_max"])
 
     def build(self, num_classes: int, train: Sequence[Sample] | None = None) -> DMCLNet:
         """Create the network for ``num_classes`` identities (untrained). Without a pretrained

@@ -8,10 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.losses import (
-    CrossEntropyLabelSmooth,
-    MultiSimilarityTripletLoss,
-    TripletLoss,
+from bench.losses import CrossEntropyLabelSmooth, MultiSimilarityTripletLoss, TripletLoss
+from bench.losses.triplet import (
     batch_hard_triplet,
     batch_hard_triplet_loss,
     mined_triplet_loss,

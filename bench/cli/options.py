@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 EXIT_USAGE = 2
 
@@ -46,3 +50,10 @@ def add_results_dir(
 ) -> None:
     """``--results-dir DIR``: where run records, failures, logs and leaderboards live."""
     p.add_argument("--results-dir", type=Path, default=default, metavar="DIR", help=help)
+
+
+def from_args(cls: type[T], args: argparse.Namespace, **given: Any) -> T:
+    """The dataclass ``cls`` filled from the parsed options of the same names (``given`` fills
+    the rest: ``progress=not args.no_progress``)."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in vars(args).items() if k in names}, **given)

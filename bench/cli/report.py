@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.cli.options import add_device, add_no_progress, add_results_dir, add_root
+from bench.cli.options import (
+    add_device,
+    add_no_progress,
+    add_results_dir,
+    add_root,
+    from_args,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -69,18 +75,7 @@ def add_parser(sub: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     from bench.report.run_report import ReportOptions, make_report
 
-    options = ReportOptions(
-        out=args.out,
-        num_queries=args.num_queries,
-        queries=args.queries,
-        seed=args.seed,
-        tsne_max_points=args.tsne_max_points,
-        cam=args.cam,
-        device=args.device,
-        recompute=args.recompute,
-        root=args.root,
-        progress=not args.no_progress,
-    )
+    options = from_args(ReportOptions, args, progress=not args.no_progress)
     report = make_report(args.results_dir, args.run_id, options)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bench.cli.options import add_device, add_no_progress, add_results_dir, add_root, add_sets
+from bench.cli.options import (
+    add_device,
+    add_no_progress,
+    add_results_dir,
+    add_root,
+    add_sets,
+    from_args,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -51,21 +58,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.rerank:
         args.sets = [*args.sets, "eval.rerank=true"]
-    request = RunRequest(
-        method=args.method,
-        dataset=args.dataset,
-        train_dataset=args.train_dataset,
-        preset=args.preset,
-        seed=args.seed,
-        fold=args.fold,
-        sets=args.sets,
-        root=args.root,
-        train_root=args.train_root,
-        device=args.device,
-        results_dir=args.results_dir,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
+    request = from_args(RunRequest, args, progress=not args.no_progress)
     if args.print_config:
         import yaml
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from bench.api.dataset import DatasetAdapter
 from bench.api.samples import Sample, Splits
-from bench.config import HARNESS_CHOICES, HARNESS_DEFAULTS, apply_overrides, flatten, parse_set_args
+from bench.config import flatten
 from bench.data.images import open_image
 from bench.errors import DatasetError, Problems
 
@@ -132,10 +132,3 @@ def format_info(cls: type[DatasetAdapter]) -> str:
     if keys:
         parts.append("config keys (--set): " + ", ".join(f"{k}={v!r}" for k, v in keys.items()))
     return "\n".join(parts)
-
-
-def dataset_config(cls: type[DatasetAdapter], sets: Sequence[str] = ()) -> dict[str, Any]:
-    """The harness's and ``cls``'s defaults with ``--set`` overrides, validated."""
-    config = {**flatten(HARNESS_DEFAULTS), **flatten(cls.default_config)}
-    apply_overrides(config, parse_set_args(sets), {**HARNESS_CHOICES, **cls.config_choices})
-    return config

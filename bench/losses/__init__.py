@@ -1,30 +1,11 @@
-"""Losses of ReID training.
+"""Losses of ReID training, as modules (their functional forms are in the submodules).
 
 * :mod:`~bench.losses.classification`: the label-smoothed identity loss (BoT Eq. 2);
 * :mod:`~bench.losses.triplet`: the batch-hard triplet loss (margin or soft margin) and the
-  margin triplet over multi-similarity-mined pairs.
+  margin triplet over multi-similarity-mined pairs, with the mining and distances they use.
 """
 
 from bench.losses.classification import CrossEntropyLabelSmooth
-from bench.losses.triplet import (
-    MultiSimilarityTripletLoss,
-    TripletLoss,
-    batch_hard_triplet,
-    batch_hard_triplet_loss,
-    mined_triplet_loss,
-    multi_similarity_pairs,
-    pair_masks,
-    pairwise_distance,
-)
+from bench.losses.triplet import MultiSimilarityTripletLoss, TripletLoss
 
-__all__ = [
-    "CrossEntropyLabelSmooth",
-    "MultiSimilarityTripletLoss",
-    "TripletLoss",
-    "batch_hard_triplet",
-    "batch_hard_triplet_loss",
-    "mined_triplet_loss",
-    "multi_similarity_pairs",
-    "pair_masks",
-    "pairwise_distance",
-]
+__all__ = ["CrossEntropyLabelSmooth", "MultiSimilarityTripletLoss", "TripletLoss"]

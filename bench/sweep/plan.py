@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.api.dataset import DatasetAdapter
 from bench.config import config_hash
 from bench.engine.devices import parse_device
 from bench.engine.runner import RunRequest, fold_identity, prepare_run
@@ -50,7 +51,7 @@ class Job:
         return f"{self.method}-{self.dataset}-s{self.seed}{fold}-{self.config_hash}"
 
 
-def _select_folds(target: Any, wanted: tuple[str, ...] | None) -> list[str | None]:
+def _select_folds(target: DatasetAdapter, wanted: tuple[str, ...] | None) -> list[str | None]:
     folds = target.folds()
     if wanted is None or folds == [None]:
         return folds  # datasets without folds run their one split whatever --folds says
@@ -73,7 +74,7 @@ def _resources(config: Mapping[str, Any], label: str) -> tuple[float, float]:
     return values[0], values[1]
 
 
-def plan(spec: SweepSpec) -> tuple[list[Job], list[Any]]:
+def plan(spec: SweepSpec) -> tuple[list[Job], list[DatasetAdapter]]:
     """Every run of the grid as a :class:`Job` (duplicates removed), and the dataset adapters
     they read. Raises :class:`BenchError` for any unknown name, preset, key, fold or value."""
     parse_device(spec.device)
@@ -86,7 +87,7 @@ def plan(spec: SweepSpec) -> tuple[list[Job], list[Any]]:
             )
     results_dir = Path(spec.results_dir).resolve()
     jobs: dict[str, Job] = {}
-    adapters: dict[tuple[str, str], Any] = {}
+    adapters: dict[tuple[str, str], DatasetAdapter] = {}
     for method in spec.methods:
         for preset in spec.presets:
             for dataset in spec.datasets:
@@ -107,6 +108,7 @@ def plan(spec: SweepSpec) -> tuple[list[Job], list[Any]]:
                             preset=resolved.preset,
                             seed=seed,
                             fold=fold,
+                            sets=dict(spec.sets),
                             device=spec.device,
                             results_dir=results_dir,
                             resume=spec.resume,

@@ -500,22 +500,18 @@ def caption(p: Person, rng: np.random.Generator, noise: float = CAPTION_NOISE) -
         else ["t-shirt", "short-sleeved shirt", "top", "tee"]
     )
     top = _pick(rng, tops)
-    uc = a["upper_colour"]
-    if p.pattern == "striped":
-        upper = _pick(rng, [f"{_a(uc)} striped {top}", f"{_a(uc)} {top} with stripes"])
-    elif p.pattern == "logo":
-        upper = _pick(rng, [f"{_a(uc)} {top} with a logo", f"{_a(uc)} {top} with a print"])
-    else:
-        upper = _pick(rng, [f"{_a(uc)} {top}", f"{_a(uc)} plain {top}"])
-    lc = a["lower_colour"]
-    if p.lower_type == "skirt":
-        lower = _pick(rng, [f"{_a(lc)} skirt", f"{_a(lc)} knee-length skirt"])
-    elif p.lower_type == "shorts":
-        lower = _pick(rng, [f"{lc} shorts", f"a pair of {lc} shorts"])
-    else:
-        lower = _pick(
-            rng, [f"{lc} trousers", f"{lc} pants"] + (["blue jeans"] if lc == "blue" else [])
-        )
+    uc, lc = _a(a["upper_colour"]), a["lower_colour"]
+    uppers = {
+        "striped": [f"{uc} striped {top}", f"{uc} {top} with stripes"],
+        "logo": [f"{uc} {top} with a logo", f"{uc} {top} with a print"],
+    }
+    upper = _pick(rng, uppers.get(p.pattern, [f"{uc} {top}", f"{uc} plain {top}"]))
+    lowers = {
+        "skirt": [f"{_a(lc)} skirt", f"{_a(lc)} knee-length skirt"],
+        "shorts": [f"{lc} shorts", f"a pair of {lc} shorts"],
+    }
+    trousers = [f"{lc} trousers", f"{lc} pants"] + (["blue jeans"] if lc == "blue" else [])
+    lower = _pick(rng, lowers.get(p.lower_type, trousers))
     shoes = _pick(rng, [f"{p.shoes} shoes", f"{p.shoes} sneakers"])
     bag = {
         "backpack": [
