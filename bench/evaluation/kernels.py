@@ -74,3 +74,11 @@ def squared_norms(x: torch.Tensor, rows: int = 4096) -> torch.Tensor:
     for s in range(0, x.shape[0], rows):
         out[s : s + rows] = x[s : s + rows].pow(2).sum(1)
     return out
+
+
+def normalize_rows(x: torch.Tensor, sq: torch.Tensor | None = None) -> torch.Tensor:
+    """``x`` with L2-normalised rows, ``x / max(||x||, 1e-12)`` (``F.normalize``'s formula),
+    from the rows' :func:`squared_norms` ``sq`` when they are known. Every cosine distance of
+    the evaluators normalises here, so they agree to the bit on the order of near-ties."""
+    sq = squared_norms(x) if sq is None else sq
+    return x / sq.sqrt().clamp_min(1e-12)[:, None]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from bench.evaluation.kernels import squared_norms
+from bench.evaluation.kernels import normalize_rows, squared_norms
 
 KeyBlocks = Callable[[np.ndarray], torch.Tensor]  # query rows (ascending) -> (B, G) keys
 
@@ -69,8 +69,7 @@ def feature_keys(
                 f"{name} features contain NaN or infinite values, or are too large for float32"
             )
     if metric == "cosine":
-        q = q / q_sq.sqrt().clamp_min(1e-12)[:, None]  # F.normalize, reusing the norms
-        g = g / g_sq.sqrt().clamp_min(1e-12)[:, None]
+        q, g = normalize_rows(q, q_sq), normalize_rows(g, g_sq)
         extra = None
     else:
         extra = g_sq

@@ -61,7 +61,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from bench.errors import BenchError
 from bench.evaluation.inputs import (
@@ -74,7 +73,13 @@ from bench.evaluation.inputs import (
     check_ranking,
     work_device,
 )
-from bench.evaluation.kernels import map_on, sparse_nonzero, torch_threads, worker_pool
+from bench.evaluation.kernels import (
+    map_on,
+    normalize_rows,
+    sparse_nonzero,
+    torch_threads,
+    worker_pool,
+)
 from bench.evaluation.keys import KeyBlocks, distmat_keys, feature_keys
 from bench.evaluation.rules import Groups, gallery_groups, is_removed, pseudo_cameras
 
@@ -167,7 +172,7 @@ def compute_distance(
     q = query.detach().float()
     g = gallery.detach().float()
     if metric == "cosine":
-        return 1.0 - F.normalize(q, dim=1) @ F.normalize(g, dim=1).T
+        return 1.0 - normalize_rows(q) @ normalize_rows(g).T
     sq = q.pow(2).sum(1, keepdim=True) + g.pow(2).sum(1).unsqueeze(0)
     sq = torch.addmm(sq, q, g.T, beta=1.0, alpha=-2.0)
     return sq.clamp_(min=0).sqrt_()

@@ -44,6 +44,7 @@ import torch
 from bench.evaluation.inputs import METRICS
 from bench.evaluation.kernels import (
     map_on,
+    normalize_rows,
     sparse_nonzero,
     squared_norms,
     torch_threads,
@@ -144,7 +145,7 @@ class _Features:
         x = torch.cat([query.detach(), gallery.detach()]).to(torch.float32)
         sq = squared_norms(x)
         if metric == "cosine":
-            x = x / sq.sqrt().clamp_min(1e-12)[:, None]
+            x = normalize_rows(x, sq)
         self.x, self.sq, self.metric = x, sq, metric
         self.num_q, self.num_g = query.shape[0], gallery.shape[0]
         self.n = self.num_q + self.num_g
