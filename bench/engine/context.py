@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from bench.api.context import Stateful
 from bench.engine import distributed
+from bench.errors import BenchError
 from bench.io import atomic_write
 
 T = TypeVar("T")
@@ -42,9 +43,12 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
+    """Python's, NumPy's and torch's RNG states as tensors and plain data, so a checkpoint holding
+    them loads with ``torch.load(weights_only=True)`` (NumPy's key array becomes a tensor)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -53,8 +57,10 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    """Restore what :func:`rng_state` returned."""
+    random.setstate(tuple(state["python"]))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -63,6 +69,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temp file in the same folder, then rename: never a half checkpoint."""
     atomic_write(path, lambda fh: torch.save(obj, fh), binary=True)
+
+
+def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> Any:
+    """A checkpoint of tensors and plain data, read with ``torch.load(weights_only=True)``: a
+    file whose pickle would build other objects (or run code) is refused, never executed.
+    Anything unreadable is a BenchError naming the file."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # UnpicklingError (not plain data), truncated or not a checkpoint
+        raise BenchError(
+            f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0]} "
+            "(only tensors and plain data are loaded; a checkpoint of an older reid-bench holds "
+            "more: delete it, or run again without --resume)"
+        ) from exc
 
 
 @dataclass
@@ -126,7 +146,7 @@ class RunContext:
         start = 0
         path = self.checkpoint_path
         if self.resume and path is not None and path.is_file():
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+            ckpt = load_checkpoint(path)
             for name, obj in stateful.items():
                 obj.load_state_dict(ckpt["states"][name])
             per_rank = ckpt.get("rng_per_rank")

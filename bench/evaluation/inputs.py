@@ -89,9 +89,8 @@ def check_no_nan(distmat: np.ndarray | torch.Tensor) -> None:
 def distmat_device(
     distmat: np.ndarray | torch.Tensor, device: torch.device | str | None
 ) -> torch.device:
-    """A distance matrix without NaN, and the device to rank it on: ``device`` when given, else
-    the tensor's, else the CPU."""
-    check_no_nan(distmat)
+    """The device to rank ``distmat`` on: ``device`` when given, else the tensor's, else the
+    CPU."""
     default = distmat.device if isinstance(distmat, torch.Tensor) else torch.device("cpu")
     return work_device(device, default)
 
@@ -104,4 +103,5 @@ def check_ranking(
     max_rank = check_max_rank(max_rank)
     if distmat.shape[0] == 0:
         raise ValueError("no queries: distmat has 0 rows")
+    check_no_nan(distmat)
     return max_rank, distmat_device(distmat, device)

@@ -246,7 +246,7 @@ def _exact_positions(
     ``1 + below + its index among its row's candidates``.
     """
     same_pid = g_pid[s_col] == block.q_pid[s_row]
-    kept = ~is_removed(block.q_pid[s_row], block.q_cam[s_row], g_pid[s_col], g_cam[s_col])
+    kept = ~is_removed(same_pid, block.q_cam[s_row], g_cam[s_col])
     s_row, s_col, same_pid = s_row[kept], s_col[kept], same_pid[kept]
     if below is not None:
         below = below[kept]
@@ -439,29 +439,20 @@ def _evaluate_blocks(
             "camera, pid != -1); check the query/gallery split"
         )
     nb = _num_buckets(num_g)
-    order = torch.from_numpy(groups.order).to(device)
-    g_pid = torch.from_numpy(groups.g_pid).to(device)
-    g_cam = torch.from_numpy(groups.g_cam).to(device)
+    _, g_pid, g_cam = groups.tensors(device)
     first_all, ap_all, inp_all, rr_all = [], [], [], []
     # CPU: the per-element passes run one torch thread each, on parts of a block handed to the
     # worker threads; the matrix products use every thread.
     work = _Work()
     with worker_pool(device) as pool:
         for block in _row_blocks(valid_rows, num_g):
-            length = groups.length[block]
-            slot = np.arange(int(length.max()))
-            in_group = torch.from_numpy(slot[None, :] < length[:, None]).to(device)
-            index = np.minimum(groups.start[block][:, None] + slot[None, :], len(order) - 1)
-            cols = order[torch.from_numpy(index).to(device)]
+            cols, is_pos, is_rem = groups.entries(block, q_camids, device)
             q_pid = torch.from_numpy(q_pids[block]).to(device)
             q_cam = torch.from_numpy(q_camids[block]).to(device)
-            removed = in_group & is_removed(
-                q_pid[:, None], q_cam[:, None], g_pid[cols], g_cam[cols]
-            )
             keys = key_blocks(block)
             with torch_threads(1 if device.type == "cpu" else None):
                 rows, positions = _block_positions(
-                    _Block(keys, cols, in_group & ~removed, removed, q_pid, q_cam),
+                    _Block(keys, cols, is_pos, is_rem, q_pid, q_cam),
                     g_pid,
                     g_cam,
                     nb,

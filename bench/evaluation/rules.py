@@ -12,7 +12,7 @@ query itself, query-vs-gallery nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -28,10 +28,11 @@ def is_junk(g_pids: L, junk_pid: int = JUNK_PID) -> L:
     return g_pids == junk_pid
 
 
-def is_removed(q_pid: L | int, q_camid: L | int, g_pids: L, g_camids: L) -> L:
-    """Gallery entries left out of a query's ranking: its identity seen by its camera
-    (broadcasts: one query against a row, or queries as a column against their entries)."""
-    return (g_pids == q_pid) & (g_camids == q_camid)
+def is_removed(same_pid: L, q_camid: L | int, g_camids: L) -> L:
+    """Gallery entries left out of a query's ranking: its identity (``same_pid``, the entries
+    whose pid is the query's) seen by its camera. Broadcasts: one query against a row, or
+    queries as a column against their entries."""
+    return same_pid & (g_camids == q_camid)
 
 
 def pseudo_cameras(num_q: int, num_g: int, exclude_self: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +62,36 @@ class Groups:
     start: np.ndarray  # per query
     length: np.ndarray  # per query: gallery entries with its pid (true matches + removed)
     num_pos: np.ndarray  # per query: true matches (same pid, other camera)
+    _on_device: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``order``, ``g_pid`` and ``g_cam`` as tensors on ``device``, made once per device."""
+        key = str(device)
+        if key not in self._on_device:
+            arrays = (self.order, self.g_pid, self.g_cam)
+            self._on_device[key] = tuple(torch.from_numpy(a).to(device) for a in arrays)
+        return self._on_device[key]
+
+    def entries(
+        self, rows: np.ndarray, q_camids: np.ndarray, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For query ``rows``: the kept positions of each row's same-pid gallery entries
+        (``(B, L)``, padded), which of them are true matches, and which :func:`is_removed`
+        leaves out (the query's camera); padding is neither."""
+        order, _, g_cam = self.tensors(device)
+        length = self.length[rows]
+        slot = np.arange(int(length.max(initial=0)))
+        in_group = torch.from_numpy(slot[None, :] < length[:, None]).to(device)
+        if len(order):
+            index = np.minimum(self.start[rows][:, None] + slot[None, :], len(order) - 1)
+            cols = order[torch.from_numpy(index).to(device)]
+        else:
+            cols = torch.zeros_like(in_group, dtype=torch.long)
+        q_cam = torch.from_numpy(q_camids[rows]).to(device)[:, None]
+        removed = is_removed(in_group, q_cam, g_cam[cols])
+        return cols, in_group & ~removed, removed
 
 
 def _lookup(

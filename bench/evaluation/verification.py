@@ -27,9 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.evaluation.inputs import ArrayLike, as_distmat, check_labels, distmat_device
+from bench.evaluation.inputs import (
+    ArrayLike,
+    as_distmat,
+    check_labels,
+    check_no_nan,
+    distmat_device,
+)
 from bench.evaluation.keys import distmat_keys
-from bench.evaluation.rules import gallery_groups, is_removed, pseudo_cameras
+from bench.evaluation.rules import gallery_groups, pseudo_cameras
 
 __all__ = ["VerificationMetrics", "verification_metrics"]
 
@@ -76,36 +82,18 @@ def verification_metrics(
         g_cams = check_labels("g_camids", g_camids, num_g, "columns")
     else:
         q_cams, g_cams = pseudo_cameras(num_q, num_g, exclude_self)
+    check_no_nan(distmat)
     dev = distmat_device(distmat, device)
     groups = gallery_groups(q_pids, g_pids, q_cams, g_cams)
     keys, _ = distmat_keys(distmat, groups.kept, dev)
     kept_g = len(groups.kept)
-    order = torch.from_numpy(groups.order).to(dev)
-    g_pid = torch.from_numpy(groups.g_pid).to(dev)
-    g_cam = torch.from_numpy(groups.g_cam).to(dev)
     step = max(1, _BLOCK_ELEMENTS // max(kept_g, 1))
     blocks = [np.arange(s, min(s + step, num_q)) for s in range(0, num_q, step)]
-
-    def group_entries(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Columns of each row's same-pid pairs, and which are positive / dropped."""
-        length = groups.length[rows]
-        slot = np.arange(int(length.max(initial=0)))
-        in_group = torch.from_numpy(slot[None, :] < length[:, None]).to(dev)
-        index = np.minimum(groups.start[rows][:, None] + slot[None, :], max(len(order) - 1, 0))
-        cols = (
-            order[torch.from_numpy(index).to(dev)]
-            if len(order)
-            else torch.zeros_like(in_group, dtype=torch.long)
-        )
-        q_pid = torch.from_numpy(q_pids[rows]).to(dev)[:, None]
-        q_cam = torch.from_numpy(q_cams[rows]).to(dev)[:, None]
-        removed = in_group & is_removed(q_pid, q_cam, g_pid[cols], g_cam[cols])
-        return cols, in_group & ~removed, removed
 
     # Pass 1: the positive pairs' distances.
     positives = []
     for rows in blocks:
-        cols, pos, _ = group_entries(rows)
+        cols, pos, _ = groups.entries(rows, q_cams, dev)
         if cols.shape[1]:
             positives.append(keys(rows).gather(1, cols)[pos].double())
     pos_d = torch.cat(positives) if positives else torch.empty(0, dtype=torch.float64)
@@ -123,7 +111,7 @@ def verification_metrics(
     equal = torch.zeros(k + 1, dtype=torch.int64, device=dev)
     for rows in blocks:
         d = keys(rows).double()
-        cols, _, removed = group_entries(rows)
+        cols, _, removed = groups.entries(rows, q_cams, dev)
         right = torch.searchsorted(u, d, right=True).view(-1)
         left = torch.searchsorted(u, d).view(-1)
         below += torch.bincount(right, minlength=k + 1)

@@ -61,9 +61,8 @@ class FusionLayer(nn.Module):
         self.proj = nn.Linear(width, width, bias=bias)
         self.fc1 = nn.Linear(width, ffn, bias=bias)
         self.fc2 = nn.Linear(ffn, width, bias=bias)
-        self.norm_options = {"elementwise_affine": norm_affine, "bias": norm_affine and bias}
-        self.norm1 = nn.LayerNorm(width, **self.norm_options)
-        self.norm2 = nn.LayerNorm(width, **self.norm_options)
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=norm_affine, bias=norm_affine and bias)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=norm_affine, bias=norm_affine and bias)
         self.drop = nn.Dropout(dropout)
         self.act = ACTIVATIONS[activation]
 
@@ -90,7 +89,12 @@ class FusionLayer(nn.Module):
         residual stream is not normalised otherwise), nothing when post-norm."""
         if not self.norm_first:
             return nn.Identity()
-        return nn.LayerNorm(self.norm1.normalized_shape, **self.norm_options)
+        norm = self.norm1
+        return nn.LayerNorm(
+            norm.normalized_shape,
+            elementwise_affine=norm.elementwise_affine,
+            bias=norm.bias is not None,
+        )
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, first_only: bool = False

@@ -39,7 +39,7 @@ def ranked_list(
     the entries :mod:`bench.evaluation.rules` leaves out dropped)."""
     order = np.argsort(dist_row, kind="stable")
     pids, camids = g_pids[order], g_camids[order]
-    kept = order[~(is_removed(q_pid, q_camid, pids, camids) | is_junk(pids))][:top_k]
+    kept = order[~(is_removed(pids == q_pid, q_camid, camids) | is_junk(pids))][:top_k]
     return RankedList(query, kept, dist_row[kept], g_pids[kept] == q_pid)
 
 

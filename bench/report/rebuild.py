@@ -6,10 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bench.api.method import Method
-from bench.engine.context import RunContext
+from bench.engine.context import RunContext, load_checkpoint
 from bench.engine.devices import resolve_device
 from bench.engine.represent import represent
 from bench.errors import BenchError
@@ -32,7 +30,7 @@ def rebuild_method(record: dict[str, Any], device: str, progress: bool) -> Metho
     )
     try:
         method = spec.family(record["config"], ctx)
-        state = torch.load(ckpt, map_location=ctx.device, weights_only=False)
+        state = load_checkpoint(ckpt, map_location=ctx.device)
         method.load_state_dict(state)
     except KeyError as exc:
         raise BenchError(
