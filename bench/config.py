@@ -23,6 +23,14 @@ from bench.errors import ConfigError, did_you_mean
 HARNESS_DEFAULTS: dict[str, Any] = {
     "eval": {"metric": "cosine", "batch_size": 128, "max_rank": 50, "rerank": False},
     "data": {"workers": 0},
+    # The test protocol the harness enforces (bench.engine.test_side, bench.engine.selection).
+    # oracle_gallery_text: give gallery samples their own identity-level text (a text that
+    # describes the identity is its label in words): an oracle, marked so and never ranked.
+    # val_identities: training identities held out for validation (a fraction < 1, or a count).
+    # val_every: validate after every N-th epoch.
+    "protocol": {"oracle_gallery_text": False, "val_identities": 0.0, "val_every": 1},
+    # select: the checkpoint tested: the last epoch, or the best validation mAP (best-val).
+    "train": {"select": "last"},
     # What one run asks of a ``bench sweep`` worker (a Ray task's num_cpus/num_gpus). Placement
     # only: left out of the run's identity (``bench.engine.runner.fold_identity``).
     "resources": {"num_cpus": 1.0, "num_gpus": 0.0},
@@ -30,7 +38,10 @@ HARNESS_DEFAULTS: dict[str, Any] = {
     # (bench.results.artifacts).
     "report": {"save_features": True},
 }
-HARNESS_CHOICES: dict[str, tuple[Any, ...]] = {"eval.metric": ("cosine", "euclidean")}
+HARNESS_CHOICES: dict[str, tuple[Any, ...]] = {
+    "eval.metric": ("cosine", "euclidean"),
+    "train.select": ("last", "best-val"),
+}
 
 
 def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -94,6 +94,11 @@ class Method(ABC):
             return "score"
         raise TypeError(f"method {self.name!r} implements neither embed() nor score()")
 
+    def run_facts(self) -> dict[str, Any]:
+        """Facts about this run that its record keeps under ``method_facts`` (JSON-able plain
+        data; e.g. the share of texts the tokenizer cut). Asked once, after evaluation."""
+        return {}
+
     def attention_layer(self) -> torch.nn.Module | None:
         """The image encoder's last convolutional stage (output ``(N, C, h, w)``), whose
         activations ``bench report`` turns into heat maps; ``None`` (default): the method has no

@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MODALITIES = ("image", "text", "clip")
+#: What a sample's text describes: its ``identity`` (one text per polyp, patient or person: the
+#: identity's label in words, withheld from the gallery by the fair protocol) or its ``image``
+#: (a caption of this one image).
+TEXT_LEVELS = ("identity", "image")
 #: The pid of junk images (Market-1501's ``-1``): never trained on, never ranked.
 JUNK_PID = -1
 
@@ -19,7 +23,8 @@ class Sample:
     ``pid`` is the identity (training splits relabel it to 0..N-1; -1 is junk, 0 a distractor
     in Market-style galleries), ``camid`` the camera (Colo-Pair: the screening, 0 or 1).
     ``clip`` groups frames of one video clip or tracklet, ``frame`` orders them; ``text`` is
-    the description attached to the sample, when the dataset has one.
+    the description attached to the sample, when the dataset has one, and ``text_level`` what
+    that text describes (:data:`TEXT_LEVELS`: ``identity`` or ``image``).
     """
 
     path: str
@@ -28,6 +33,7 @@ class Sample:
     text: str | None = None
     clip: str | None = None
     frame: int | None = None
+    text_level: str | None = None
 
 
 @dataclass

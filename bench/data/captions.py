@@ -47,7 +47,8 @@ def read_captions(path: Path) -> dict[str, str]:
 
 
 def attach_text(samples: Sequence[Sample], captions: Mapping[str, str]) -> list[Sample]:
-    """Set each sample's ``text``: by its image file name first, then by its identity.
+    """Set each sample's ``text``: by its image file name first (``text_level="image"``), then
+    by its identity (``text_level="identity"``).
 
     The identity is looked up zero-padded to 4 digits as in Market file names (``0002``), then
     as a plain integer string (``2``). Samples with no caption keep their text. Attach before
@@ -55,8 +56,8 @@ def attach_text(samples: Sequence[Sample], captions: Mapping[str, str]) -> list[
     """
     out = []
     for s in samples:
-        text = captions.get(Path(s.path).name)
+        text, level = captions.get(Path(s.path).name), "image"
         if text is None:
-            text = captions.get(f"{s.pid:04d}", captions.get(str(s.pid)))
-        out.append(replace(s, text=text) if text is not None else s)
+            text, level = captions.get(f"{s.pid:04d}", captions.get(str(s.pid))), "identity"
+        out.append(replace(s, text=text, text_level=level) if text is not None else s)
     return out

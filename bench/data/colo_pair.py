@@ -142,8 +142,8 @@ def read_colo_pair(root: Path, sheet: Path | None, problems: Problems = RAISE) -
     ``pid`` is the index of the polyp folder in sorted order, ``camid`` the screening minus 1,
     ``clip`` ``"<polyp_id>/<screening>"`` (the polyp's folder name stays retrievable), ``frame``
     the order of the file in its clip (natural sort by name), ``text`` the polyp's description
-    from ``sheet`` (``None`` without a sheet), found by :func:`sheet_key`. A polyp with no row
-    is a problem; when ``problems`` collects (``bench data check``), sheet rows that describe
+    from ``sheet`` (``None`` without a sheet; ``text_level="identity"``), found by
+    :func:`sheet_key`. A polyp with no row is a problem; when ``problems`` collects (``bench data check``), sheet rows that describe
     no polyp folder are reported too.
     """
     root = Path(root)
@@ -174,7 +174,15 @@ def read_colo_pair(root: Path, sheet: Path | None, problems: Problems = RAISE) -
         for screening in (1, 2):
             for i, path in enumerate(_clip_frames(folder / str(screening), problems)):
                 samples.append(
-                    Sample(str(path), pid, screening - 1, text, f"{folder.name}/{screening}", i)
+                    Sample(
+                        str(path),
+                        pid,
+                        screening - 1,
+                        text,
+                        f"{folder.name}/{screening}",
+                        i,
+                        "identity" if text is not None else None,
+                    )
                 )
     if texts is not None and problems.collect:
         for key in sorted(set(texts) - used):

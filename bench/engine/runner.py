@@ -248,6 +248,7 @@ def _run_fold(
         "config": config,
         "config_hash": key,
         "answers": method.answers,
+        "method_facts": method.run_facts(),
         "metrics": metrics.as_dict(),
         "timings": {
             "load_s": round(t0 - t_start, 3),
