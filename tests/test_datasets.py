@@ -332,7 +332,8 @@ def test_cross_domain_run_trains_on_one_and_evaluates_on_another(tmp_path, capsy
     assert (record["dataset"], record["train_dataset"]) == ("market1501", "synthetic-person")
     assert record["protocol"] == "market"
     assert main(["leaderboard", "--results-dir", str(results)]) == 0
-    assert "bot [train: synthetic-person]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| bot · quick · " in out and " [train: synthetic-person] |" in out
 
 
 def test_corrupt_image_met_during_a_run_stops_it_naming_the_file(tmp_path, capsys):

@@ -166,7 +166,7 @@ def marks_records() -> list[dict[str, Any]]:
 
 def test_md_marks_best_and_second_per_column() -> None:
     text = render(summarize(marks_records()), fmt="md")
-    rows = {r["Method"]: r for r in parse_md(text)["ds"]}
+    rows = {r["Method"].removesuffix(" · quick"): r for r in parse_md(text)["ds"]}
     assert rows["A"]["mAP"] == "**60.0 ± 1.0**"
     assert rows["B"]["mAP"] == "<u>58.0 ± 1.0</u>"
     assert rows["C"]["mAP"] == "<u>58.0 ± 1.0</u>"
@@ -195,13 +195,12 @@ def test_md_output_parses_back() -> None:
     assert re.findall(r"^## (.+)$", text, flags=re.M) == ["car", "person"]
     tables = parse_md(text)
     person = tables["person"]
-    assert [r["Method"] for r in person] == ["agw", "dmcl-no-text", "bot"]
-    assert list(person[0]) == ["Method", "Preset", *TITLES, "n"]
+    assert [r["Method"] for r in person] == ["agw · quick", "dmcl-no-text · quick", "bot · quick"]
+    assert list(person[0]) == ["Method", *TITLES, "n"]
     assert [r["n"] for r in person] == ["1", "1", "2"]
     assert person[0]["mAP"] == "**61.0**"  # one run: the mean alone, no ±
     assert person[2]["mAP"] == "51.0 ± 1.4"
-    assert person[0]["Preset"] == "quick"
-    assert [r["Method"] for r in tables["car"]] == ["bot", "agw"]
+    assert [r["Method"] for r in tables["car"]] == ["bot · quick", "agw · quick"]
     assert tables["car"][0]["mAP"] == "**30.0**" and tables["car"][1]["mAP"] == "<u>20.0</u>"
     no_counts = parse_md(render(summarize(records), fmt="md", with_counts=False))
     assert "n" not in no_counts["person"][0]
@@ -249,9 +248,9 @@ def test_reported_rows() -> None:
     assert len(df) == 2 and df.iloc[1]["source"] == "Luo et al. 2019"
     text = render(df)
     table = parse_md(text)["ds"]
-    rows = {r["Method"]: r for r in table}
+    rows = {r["Method"].replace(" · quick", ""): r for r in table}
     # reported rows come last, unmarked; the ranking is among measured rows only
-    assert [r["Method"] for r in table] == ["bot", "bot (reported)"]
+    assert [r["Method"].replace(" · quick", "") for r in table] == ["bot", "bot (reported)"]
     assert rows["bot (reported)"]["mAP"] == "70.0"
     assert rows["bot"]["mAP"] == "**50.0**"
     assert "- Luo et al. 2019" in text and "not ranked" in text

@@ -55,7 +55,7 @@ def test_reported_rows_are_separate_and_unranked(tmp_path):
     assert lines[1].startswith("| dmcl ") and "**20.0**" in lines[1]  # measured first, ranked
     reported = [line for line in lines if "(reported)" in line]
     assert len(reported) == 15 and not any("**" in r or "<u>" in r for r in reported)
-    assert "| dmcl (reported)" in text and "Table 1" in text and "Table 3" in text
+    assert "| dmcl · Table 1 (reported)" in text and "Table 1" in text and "Table 3" in text
     assert "Xiang, Guan" in text  # the citation, in the footnote
     # the measured row's mean is its own run only
     df = summarize(load_reported(DMCL_YAML.parent))
@@ -95,7 +95,7 @@ def test_cli_with_reported(tmp_path, subprocess_env):
         capture_output=True, text=True, env=subprocess_env, cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert "dmcl-no-text (reported)" in out.stdout
+    assert "dmcl-no-text · Table 3 (reported)" in out.stdout
     missing = subprocess.run(
         [PYTHON, "-m", "bench", "leaderboard", "--results-dir", str(tmp_path), "--with-reported"],
         capture_output=True, text=True, env=subprocess_env, cwd=tmp_path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,9 @@ def test_trained_state_saves_and_loads(tmp_path):
 
 
 def _pid_of(path: str) -> int:
-    return int(Path(path).name.split("_")[0])
+    """The leading digits of a file name: the pid in Market's names (``0002_c1s1_...``), the
+    position in the opaque names a method is given (``q000123.jpg``)."""
+    return int(re.match(r"\D*(\d+)", Path(path).name)[1])
 
 
 def test_methods_see_no_query_or_gallery_labels_and_score_path(tmp_path):
@@ -125,7 +128,8 @@ def test_methods_see_no_query_or_gallery_labels_and_score_path(tmp_path):
     seen: list[int] = []
 
     class Oracle(Method):
-        """Scores by file name: a method can only cheat through what the harness gives it."""
+        """Scores by file name, which in the release starts with the pid: the harness gives it
+        opaque names, so it cannot."""
 
         name = "label-spy"
 
@@ -152,8 +156,8 @@ def test_methods_see_no_query_or_gallery_labels_and_score_path(tmp_path):
         registry._METHODS.update(saved)
     assert set(seen) == {-1}
     assert record["answers"] == "score"
-    # File names carry the identity, so this "method" ranks true matches first: Rank-1 = 100%.
-    assert record["metrics"]["rank1"] == 1.0
+    # Released file names carry the identity; the opaque ones a method is given do not.
+    assert record["metrics"]["rank1"] < 0.5
 
 
 def test_training_beats_untrained_network(tmp_path):

@@ -10,6 +10,9 @@ from typing import Any, ClassVar
 from bench.api.samples import Splits
 from bench.errors import DatasetError, Problems
 
+#: Image file suffixes: files of these kinds are never annotation files.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
 
 class DatasetAdapter(ABC):
     """Base class of every dataset plugin; register a subclass with ``@register_dataset``.
@@ -64,6 +67,20 @@ class DatasetAdapter(ABC):
     def folds(self) -> list[str | None]:
         """Evaluation units: ``[None]`` for one fixed split, else the fold names."""
         return [None]
+
+    def annotation_files(self) -> list[Path]:
+        """The annotation files a load reads besides the images, for the data fingerprint
+        (:mod:`bench.data.fingerprint`). Default: the files directly in the root that are not
+        images (text sheets, caption files, split files); hidden files skipped."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p
+            for p in self.root.iterdir()
+            if p.is_file()
+            and not p.name.startswith((".", "~$"))
+            and p.suffix.lower() not in IMAGE_SUFFIXES
+        )
 
     @abstractmethod
     def load(self, fold: str | None = None) -> Splits:

@@ -203,6 +203,13 @@ class MarketStyleRelease(DatasetAdapter):
             raise DatasetError(f"dataset {self.name!r} has one fixed split, not fold {fold!r}")
         return market_style_splits(self.release, self.file_pattern, RAISE, self.captions())
 
+    def annotation_files(self) -> list[Path]:
+        """The root's own files, and the text source's file wherever it lives."""
+        files = super().annotation_files()
+        if self.text_source != "none":
+            files.append(self.text_file())
+        return files
+
     # -- text ------------------------------------------------------------------------------
     @property
     def text_source(self) -> str:

@@ -15,7 +15,7 @@ and only rank 0 writes checkpoints (each rank's RNG state is saved in it), the o
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -99,6 +99,9 @@ class RunContext:
     history: list[dict[str, float]] = field(default_factory=list)
     rank: int = 0  # this process in a DDP run (torchrun); 0 otherwise
     world_size: int = 1
+    # Called as on_epoch_end(epoch, num_epochs) after each epoch, before its checkpoint is saved
+    # (the harness's validation: bench.engine.selection.Validator).
+    on_epoch_end: Callable[[int, int], None] | None = None
 
     @property
     def is_main(self) -> bool:
@@ -170,6 +173,8 @@ class RunContext:
         )
         for epoch in bar:
             yield epoch
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(epoch, num_epochs)
             if self.history and self.history[-1].get("epoch") == epoch:
                 bar.set_postfix(
                     {k: f"{v:.3g}" for k, v in self.history[-1].items() if k != "epoch"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,19 +14,27 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.api.dataset import DatasetAdapter
-from bench.api.method import MethodSpec
+from bench.api.method import Method, MethodSpec
+from bench.api.samples import Sample, Splits
 from bench.config import config_hash, resolve_config
+from bench.data.fingerprint import data_fingerprint
 from bench.engine import distributed
 from bench.engine.context import RunContext, atomic_torch_save, seed_everything
 from bench.engine.devices import resolve_device
-from bench.engine.represent import represent
+from bench.engine.measure import measure
+from bench.engine.selection import (
+    Validator,
+    carve_validation,
+    check_selection,
+    last_epoch_selection,
+)
+from bench.engine.test_side import ORACLE, text_policy, withheld_gallery_texts
 from bench.errors import BenchError
-from bench.evaluation.clips import pool_clips
-from bench.evaluation.protocol import Protocol, evaluate, get_protocol
+from bench.evaluation.protocol import Protocol, get_protocol
 from bench.evaluation.rank import RankMetrics
 from bench.plugins import get_dataset, get_method
 from bench.results.artifacts import save_eval_artifacts
-from bench.results.provenance import git_commit, hardware, versions
+from bench.results.provenance import git_commit, hardware, thread_settings, versions
 from bench.results.records import write_record
 
 
@@ -56,6 +64,7 @@ class ResolvedRun:
     train_dataset_cls: type[DatasetAdapter]
     preset: str | None
     config: dict[str, Any]
+    preset_config: dict[str, Any] = field(default_factory=dict)  # the config without --set
     choices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
@@ -80,22 +89,74 @@ def check_modalities(
 
 #: Config keys that say where a run executes, not what it computes: left out of its identity.
 PLACEMENT_PREFIXES = ("resources.",)
+#: Config keys that change neither training nor metrics (where it runs, what else it saves):
+#: left out of a leaderboard row's configuration and of its label.
+NON_EXPERIMENT_PREFIXES = ("resources.", "report.")
 
 
-def fold_identity(resolved: ResolvedRun, seed: int, fold: str | None) -> dict[str, Any]:
-    """What makes one fold's run: method, datasets, seed, fold and the resolved config (minus
+def fold_identity(
+    resolved: ResolvedRun, seed: int, fold: str | None, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What makes one fold's run: method, datasets and their fingerprints (``data``, from
+    :func:`bench.data.fingerprint.data_fingerprint`), seed, fold and the resolved config (minus
     placement keys such as ``resources.*``). Its :func:`~bench.config.config_hash` keys the run
     record, the checkpoint folder and ``bench sweep``'s skipping of finished runs."""
     return {
         "method": resolved.spec.name,
         "dataset": resolved.dataset_cls.name,
         "train_dataset": resolved.train_dataset_cls.name,
+        "data": {role: dict(fp)["fingerprint"] for role, fp in sorted(data.items())},
         "seed": seed,
         "fold": fold,
         "config": {
             k: v for k, v in resolved.config.items() if not k.startswith(PLACEMENT_PREFIXES)
         },
     }
+
+
+def fingerprints(
+    target: DatasetAdapter,
+    splits: Splits,
+    source: DatasetAdapter | None = None,
+    source_splits: Splits | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The data fingerprints of a fold's run: ``{"dataset": ..., ["train_dataset": ...]}``."""
+    data = {"dataset": data_fingerprint(target.root, splits, target.annotation_files())}
+    if source is not None and source_splits is not None:
+        data["train_dataset"] = data_fingerprint(
+            source.root, source_splits, source.annotation_files()
+        )
+    return data
+
+
+def config_diff(config: Mapping[str, Any], preset_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys whose value differs from the preset's (``--set`` and anything else that changed
+    them), leaving out :data:`NON_EXPERIMENT_PREFIXES`."""
+    return {
+        k: v
+        for k, v in sorted(config.items())
+        if not k.startswith(NON_EXPERIMENT_PREFIXES) and preset_config.get(k, object()) != v
+    }
+
+
+def check_gallery_text(
+    spec: MethodSpec, method: Method, gallery: Sequence[Sample], policy: str, dataset: str
+) -> None:
+    """A method that needs text and embeds each gallery sample alone needs gallery text: under
+    the fair protocol identity-level text is withheld, so say so before any training."""
+    if "text" not in spec.modalities or method.answers != "embed":
+        return
+    withheld = withheld_gallery_texts(gallery, policy)
+    missing = sum(1 for s in gallery if s.text is None) + withheld
+    if missing:
+        raise BenchError(
+            f"method {spec.name!r} embeds each gallery sample with its own text, but {missing} of "
+            f"{len(gallery)} gallery samples of {dataset!r} have none under the fair protocol "
+            f"({withheld} carry identity-level text, which names the identity and is withheld); "
+            "use a method that scores the gallery against the query's text (for DMCL, "
+            "--set dmcl.gallery_text=query), or --set protocol.oracle_gallery_text=true for an "
+            "oracle run (marked as such and never ranked)"
+        )
 
 
 def prepare_run(request: RunRequest) -> ResolvedRun:
@@ -105,12 +166,14 @@ def prepare_run(request: RunRequest) -> ResolvedRun:
     train_cls = get_dataset(request.train_dataset) if request.train_dataset else dataset_cls
     datasets = [dataset_cls] if train_cls is dataset_cls else [train_cls, dataset_cls]
     config, preset = resolve_config(spec, datasets, request.preset, request.sets)
+    preset_config, _ = resolve_config(spec, datasets, preset)
+    check_selection(config)
     role = "training dataset" if request.train_dataset else "dataset"
     check_modalities(spec, train_cls, role, config)
     if train_cls is not dataset_cls:
         check_modalities(spec, dataset_cls, "evaluation dataset", config)
     spec.family.preflight(config)
-    return ResolvedRun(spec, dataset_cls, train_cls, preset, config)
+    return ResolvedRun(spec, dataset_cls, train_cls, preset, config, preset_config)
 
 
 def run(request: RunRequest) -> list[dict[str, Any]]:
@@ -178,8 +241,14 @@ def _run_fold(
     spec, config = resolved.spec, resolved.config
     t_start = time.perf_counter()
     splits = target.load(fold)
-    train = source.load(None).train if source is not None else splits.train
-    identity = fold_identity(resolved, request.seed, fold)
+    source_splits = source.load(None) if source is not None else None
+    data = fingerprints(target, splits, source, source_splits)
+    train = source_splits.train if source_splits is not None else splits.train
+    train_protocol = get_protocol(resolved.train_dataset_cls.protocol).name
+    train, val = carve_validation(
+        train, float(config["protocol.val_identities"]), request.seed, train_protocol
+    )
+    identity = fold_identity(resolved, request.seed, fold, data)
     key = config_hash(identity)
     checkpoint_dir = Path(request.results_dir) / "checkpoints" / f"{spec.name}-{target.name}-{key}"
     rank, world = distributed.rank(), distributed.world_size()
@@ -195,45 +264,53 @@ def _run_fold(
         world_size=world,
     )
     method = spec.family(config, ctx)
+    policy = text_policy(config)
+    check_gallery_text(spec, method, splits.gallery, policy, target.name)
+    validator = None
+    if val is not None:
+        validator = Validator(method, val, ctx=ctx, protocol=protocol, config=config)
+        ctx.on_epoch_end = validator
     label = f"{spec.name} on {target.name}" + (f" {fold}" if fold else "")
     say = tqdm.write if rank == 0 else (lambda _: None)
+    held = f", {val.meta['identities']} held out for validation" if val is not None else ""
     say(
-        f"{label}: {len(train)} train images ({len({s.pid for s in train})} ids), "
+        f"{label}: {len(train)} train images ({len({s.pid for s in train})} ids{held}), "
         f"{len(splits.query)} query, {len(splits.gallery)} gallery"
     )
     t0 = time.perf_counter()
     method.fit(train)
+    if validator is not None:
+        selection = validator.finish()
+    else:
+        selection = last_epoch_selection(config.get("train.epochs"))
     t1 = time.perf_counter()
     if rank == 0:
         atomic_torch_save(method.state_dict(), checkpoint_dir / "final.pt")
-    represented = represent(method, splits.query, splits.gallery)
-    query, gallery = splits.query, splits.gallery
-    level = str(config.get("protocol.level", "frame"))
-    if level == "clip":
-        query, gallery, represented = pool_clips(query, gallery, represented)
-    t2 = time.perf_counter()
-    if rank != 0:
-        return None
-    metrics: RankMetrics = evaluate(
-        protocol,
-        query,
-        gallery,
-        **represented,
-        metric=str(config["eval.metric"]),
-        max_rank=int(config["eval.max_rank"]),
-        rerank=bool(config["eval.rerank"]),
+    measured = measure(
+        method,
+        splits.query,
+        splits.gallery,
+        protocol=protocol,
+        config=config,
+        seed=request.seed,
         device=device,
+        score=rank == 0,
     )
-    t3 = time.perf_counter()
+    t2 = time.perf_counter()
+    if rank != 0 or measured.metrics is None:
+        return None
+    metrics: RankMetrics = measured.metrics
+    query, gallery = measured.query, measured.gallery
     artifacts = None
     if config["report.save_features"]:
-        artifacts = save_eval_artifacts(checkpoint_dir, query, gallery, represented)
+        artifacts = save_eval_artifacts(checkpoint_dir, query, gallery, measured.represented)
     now = datetime.now(timezone.utc)
     run_id = "-".join(
         [now.strftime("%Y%m%dT%H%M%S%f"), spec.name, target.name, f"s{request.seed}"]
         + ([fold] if fold else [])
         + [key[:6]]
     )
+    level = str(config.get("protocol.level", "frame"))
     record = {
         "schema": 1,
         "run_id": run_id,
@@ -246,16 +323,23 @@ def _run_fold(
         "seed": request.seed,
         "fold": fold,
         "config": config,
+        "config_diff": config_diff(config, resolved.preset_config),
         "config_hash": key,
+        "data": data,
+        "text_policy": policy,
+        "oracle": policy == ORACLE,
+        "gallery_text_withheld": withheld_gallery_texts(splits.gallery, policy),
+        "test_order": f"shuffled, seed {request.seed}",
+        "selection": selection,
         "answers": method.answers,
         "method_facts": method.run_facts(),
         "metrics": metrics.as_dict(),
+        "history": ctx.history,
         "timings": {
             "load_s": round(t0 - t_start, 3),
             "train_s": round(t1 - t0, 3),
-            "represent_s": round(t2 - t1, 3),
-            "evaluate_s": round(t3 - t2, 3),
-            "total_s": round(t3 - t_start, 3),
+            "test_s": round(t2 - t1, 3),  # represent and evaluate the test split
+            "total_s": round(t2 - t_start, 3),
         },
         "resumed_from_epoch": ctx.resumed_from,
         "checkpoint": str(checkpoint_dir / "final.pt"),
@@ -263,11 +347,13 @@ def _run_fold(
         "versions": versions(),
         "git_commit": git_commit(),
         "hardware": hardware(device, world),
+        "threads": thread_settings(),
         "command": " ".join(sys.argv),
         "created": now.isoformat(timespec="seconds"),
     }
     path = write_record(Path(request.results_dir), record)
-    say(f"{label}: mAP {100 * metrics.mAP:.1f}  Rank-1 {100 * metrics.rank(1):.1f}  -> {path}")
+    tag = " (oracle: gallery given its identity-level text)" if policy == ORACLE else ""
+    say(f"{label}: mAP {100 * metrics.mAP:.1f}  Rank-1 {100 * metrics.rank(1):.1f}{tag}  -> {path}")
     return record
 
 

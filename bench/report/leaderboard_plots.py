@@ -4,54 +4,40 @@ table it reads only run records."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bench.report.extras import import_figures
-from bench.results.leaderboard import summarize
+from bench.results.leaderboard import configuration, summarize
 from bench.results.records import read_records
-
-
-def _row_key(dataset: Any, method: Any, preset: Any, train: Any, reported: Any) -> tuple:
-    return (str(dataset), str(method), str(preset or "-"), str(train or dataset), bool(reported))
-
-
-def _row_label(key: tuple) -> str:
-    dataset, method, preset, train, reported = key
-    label = method + (f" [train: {train}]" if train != dataset else "")
-    label += " (reported)" if reported else ""
-    return label + (f" · {preset}" if preset != "-" else "")
 
 
 def plot_leaderboard(results_dir: Path, table_path: Path, dataset: str | None = None) -> list[Path]:
     """``bench leaderboard --plot``: next to ``table_path`` write ``<stem>_bars.png`` (mAP and
     Rank-1 per leaderboard row, mean ± std, one panel per dataset) and ``<stem>_cmc.png`` (each
-    row's mean CMC over its runs, one axis per dataset). Rows are the table's: (dataset, method,
-    preset, training dataset, reported)."""
+    row's mean CMC over its runs, one axis per dataset). Rows and their labels are the table's
+    (:func:`bench.results.leaderboard.summarize`: one row per configuration)."""
     plots = import_figures()
     records = read_records(Path(results_dir), dataset=dataset)
     summary = summarize(records)
     bars = []
     for ds, group in summary.groupby("dataset", sort=True):
-        keys = [
-            _row_key(r["dataset"], r["method"], r["preset"], r["train_dataset"], r["reported"])
-            for _, r in group.iterrows()
-        ]
         metrics = {
             title: [(float(r[f"{m}_mean"]), float(r[f"{m}_std"])) for _, r in group.iterrows()]
             for title, m in (("mAP", "mAP"), ("Rank-1", "rank1"))
         }
-        bars.append((str(ds), [_row_label(k) for k in keys], metrics))
+        bars.append((str(ds), [str(label) for label in group["label"]], metrics))
+    labels = {
+        (r["dataset"], r["protocol"], r["configuration"]): str(r["label"])
+        for _, r in summary.iterrows()
+    }
     curves: dict[str, dict[str, list[list[float]]]] = {}
     for r in records:
         cmc = (r.get("metrics") or {}).get("cmc")
         if not isinstance(cmc, list) or not cmc:
             continue
-        key = _row_key(
-            r["dataset"], r["method"], r.get("preset"), r.get("train_dataset"), r.get("reported")
-        )
-        curves.setdefault(key[0], {}).setdefault(_row_label(key), []).append(cmc)
+        label = labels[(str(r["dataset"]), str(r.get("protocol") or "-"), configuration(r))]
+        curves.setdefault(str(r["dataset"]), {}).setdefault(label, []).append(cmc)
     panels = []
     for ds in sorted(curves):
         means = {}

@@ -9,8 +9,9 @@ from typing import Any
 from bench.api.method import Method
 from bench.engine.context import RunContext, load_checkpoint
 from bench.engine.devices import resolve_device
-from bench.engine.represent import represent
+from bench.engine.measure import measure
 from bench.errors import BenchError
+from bench.evaluation.protocol import get_protocol
 from bench.plugins import get_dataset, get_method
 from bench.results.artifacts import save_eval_artifacts
 from bench.results.records import write_record
@@ -49,9 +50,18 @@ def recompute_artifacts(
     target = get_dataset(str(record["dataset"]))(root, record["config"], show_progress=progress)
     target.prepare()
     splits = target.load(record.get("fold"))
-    represented = represent(method, splits.query, splits.gallery)
+    measured = measure(
+        method,
+        splits.query,
+        splits.gallery,
+        protocol=get_protocol(target.protocol),
+        config=record["config"],
+        seed=int(record.get("seed", 0)),
+        device=method.device,
+        score=False,
+    )
     folder = Path(str(record["checkpoint"])).parent
-    paths = save_eval_artifacts(folder, splits.query, splits.gallery, represented)
+    paths = save_eval_artifacts(folder, measured.query, measured.gallery, measured.represented)
     record["eval_artifacts"] = paths
     write_record(results_dir, record)
     return paths

@@ -1,11 +1,23 @@
 """Leaderboard tables from run records: mean ± std over seeds and folds, per dataset.
 
-``summarize`` turns records into one row per (dataset, method) with metric means and sample
+``summarize`` turns records into one row per configuration with metric means and sample
 standard deviations in percent; ``render`` prints them as Markdown, CSV or LaTeX, marking the
 best mean of each metric column in bold and the second best underlined, as papers do.
 
 Conventions (tests pin them):
 
+* A row is one configuration (:func:`configuration`): records aggregate only when method and
+  variant, preset, test and training dataset and their data fingerprints, protocol, text policy
+  and every resolved config key are equal, seed and fold aside, and the keys that change
+  neither training nor metrics (``resources.*``, ``report.*``). The label reads
+  ``method · preset · key=value, ...``, naming the keys that differ from the preset (the
+  record's ``config_diff``; the key's last part when that is unambiguous); keys beyond
+  :data:`LABEL_WIDTH` characters read ``+N keys``, and ``--format csv`` gives every differing
+  key as a column of its own. Two rows that would read alike add ``data <fingerprint>`` (the test
+  dataset's files differ) or ``config <hash>``.
+* Oracle runs (``"oracle": true``: the gallery was given its own identity-level text, see
+  :mod:`bench.engine.test_side`) are labelled ``(oracle)``, listed after the fair rows and never
+  bold, underlined or ranked.
 * Std is the sample std (ddof=1). With one run it is NaN: the cell shows the mean alone, the
   CSV leaves the std empty.
 * Best/second are ranked on the mean *as displayed* (one decimal), so two cells that read the
@@ -23,14 +35,16 @@ Conventions (tests pin them):
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from tabulate import tabulate
 
+from bench.config import config_hash
 from bench.errors import BenchError
 from bench.io import atomic_write_text
 from bench.results.records import read_records, runs_dir
@@ -48,17 +62,87 @@ METRIC_TITLES = {
 #: Output format -> file extension.
 FORMATS = {"md": "md", "csv": "csv", "latex": "tex"}
 
-# One row per method *and preset*: a quick run and a paper run are different rows. One table per
-# dataset and protocol (Colo-Pair frame level and clip level are different tables).
-_KEY_COLUMNS = ["dataset", "protocol", "method", "preset", "train_dataset", "reported"]
+# One row per configuration; one table per dataset and protocol (Colo-Pair frame level and clip
+# level are different tables).
+_KEY_COLUMNS = ["dataset", "protocol", "reported", "oracle", "configuration"]
+_ROW_COLUMNS = ["method", "preset", "train_dataset", "text_policy", "data", "label"]
 _INFO_COLUMNS = ["source"]
 _COUNT_COLUMNS = ["runs", "seeds", "folds"]
 SUMMARY_COLUMNS = (
     _KEY_COLUMNS
+    + _ROW_COLUMNS
     + _INFO_COLUMNS
     + _COUNT_COLUMNS
     + [f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "std")]
 )
+#: Config keys that change neither training nor metrics: not part of a row's configuration.
+NON_EXPERIMENT_PREFIXES = ("resources.", "report.")
+#: The longest text of a row's differing keys before the rest read ``+N keys``.
+LABEL_WIDTH = 60
+#: The prefix of the CSV columns holding the keys that differ from the preset.
+DIFF_COLUMN = "set:"
+
+
+def _fingerprints(record: Mapping[str, Any]) -> dict[str, str]:
+    data = record.get("data") or {}
+    out = {}
+    for role, value in sorted(data.items()) if isinstance(data, dict) else []:
+        fp = value.get("fingerprint") if isinstance(value, dict) else value
+        out[str(role)] = str(fp)
+    return out
+
+
+def configuration(record: Mapping[str, Any]) -> str:
+    """The hash of everything that defines a record's experiment except seed and fold: method,
+    preset, datasets and their fingerprints, protocol, text policy, oracle mark and the resolved
+    config without :data:`NON_EXPERIMENT_PREFIXES` (a reported record: its source)."""
+    config = record.get("config") or {}
+    return config_hash(
+        {
+            "method": record.get("method"),
+            "preset": record.get("preset"),
+            "dataset": record.get("dataset"),
+            "train_dataset": record.get("train_dataset") or record.get("dataset"),
+            "protocol": record.get("protocol"),
+            "text_policy": record.get("text_policy"),
+            "oracle": bool(record.get("oracle", False)),
+            "reported": bool(record.get("reported", False)),
+            "source": record.get("source") if record.get("reported") else None,
+            "data": _fingerprints(record),
+            "config": {
+                k: v
+                for k, v in sorted(config.items())
+                if not str(k).startswith(NON_EXPERIMENT_PREFIXES)
+            }
+            if isinstance(config, dict)
+            else None,
+        }
+    )[:12]
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def diff_text(diff: Mapping[str, Any], width: int = LABEL_WIDTH) -> str:
+    """``key=value, ...`` of the keys that differ from the preset, each key by its last part
+    when no other differing key ends the same; beyond ``width`` characters, ``+N keys``."""
+    tails = [k.rsplit(".", 1)[-1] for k in diff]
+    names = [t if tails.count(t) == 1 else k for k, t in zip(diff, tails)]
+    parts = [f"{n}={_value_text(v)}" for n, v in zip(names, diff.values())]
+    shown: list[str] = []
+    for i, part in enumerate(parts):
+        rest = len(parts) - i - 1
+        more = f", +{rest} keys" if rest else ""
+        if shown and len(", ".join([*shown, part])) + len(more) > width:
+            return ", ".join(shown) + f", +{len(parts) - i} keys"
+        shown.append(part)
+    return ", ".join(shown)
+
 
 _RANK_KEYS = {"rank1": 1, "rank5": 5, "rank10": 10}
 
@@ -82,37 +166,54 @@ def _joined(values: Iterable[Any]) -> str:
 
 
 def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (dataset, method): run counts and mean/std of each metric in percent.
+    """One row per configuration (:func:`configuration`): run counts and mean/std of each
+    metric in percent.
 
-    Columns: ``dataset, method, train_dataset, reported, protocol, preset, source, runs, seeds,
-    folds`` and ``<metric>_mean, <metric>_std`` for each of METRIC_COLUMNS. ``preset``,
-    ``protocol`` and ``source`` list the distinct values, comma-separated; ``folds`` counts the
-    distinct non-null folds (0: the dataset has no folds). Sorted by dataset, then mAP
-    descending, then method.
+    Columns: :data:`SUMMARY_COLUMNS` (``label`` is the row's name in tables, ``data`` the short
+    fingerprint of the test dataset, ``text_policy`` ``fair`` or ``oracle-gallery-text``) and,
+    for every key that differs from the preset in some row, a column ``set:<key>`` with its
+    value (empty where the row keeps the preset's). ``source`` lists the distinct values;
+    ``folds`` counts the distinct non-null folds (0: the dataset has no folds). Sorted by
+    dataset, protocol, fair before oracle before reported, then mAP descending.
     """
     rows = []
+    diff_keys: list[str] = []
     for r in records:
         metrics = r.get("metrics") or {}
+        diff = r.get("config_diff") or {}
+        diff = {str(k): v for k, v in diff.items()} if isinstance(diff, dict) else {}
+        diff_keys += [k for k in diff if k not in diff_keys]
+        fps = _fingerprints(r)
         rows.append(
             {
                 "dataset": str(r["dataset"]),
-                "method": str(r["method"]),
-                "train_dataset": str(r.get("train_dataset") or r["dataset"]),
-                "reported": bool(r.get("reported", False)),
                 "protocol": str(r.get("protocol") or "-"),
+                "reported": bool(r.get("reported", False)),
+                "oracle": bool(r.get("oracle", False)),
+                "configuration": configuration(r),
+                "method": str(r["method"]),
                 "preset": r.get("preset") or "-",
+                "train_dataset": str(r.get("train_dataset") or r["dataset"]),
+                "text_policy": str(r.get("text_policy") or "-"),
+                "data": fps.get("dataset", "")[:8],
+                "diff": json.dumps(diff, sort_keys=True, default=str),
                 "source": r.get("source"),
                 "seed": r.get("seed"),
                 "fold": r.get("fold"),
                 **{m: _metric_percent(metrics, m) for m in METRIC_COLUMNS},
             }
         )
+    diff_columns = [f"{DIFF_COLUMN}{k}" for k in sorted(diff_keys)]
     if not rows:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+        return pd.DataFrame(columns=[*SUMMARY_COLUMNS, *diff_columns])
     frame = pd.DataFrame(rows)
     out = []
     for key, group in frame.groupby(_KEY_COLUMNS, sort=True, dropna=False):
         row: dict[str, Any] = dict(zip(_KEY_COLUMNS, key))
+        first = group.iloc[0]
+        diff = json.loads(first["diff"])
+        row.update({c: first[c] for c in _ROW_COLUMNS if c != "label"})
+        row["label"] = _base_label(row, diff)
         row.update({c: _joined(group[c]) for c in _INFO_COLUMNS})
         row["runs"] = len(group)
         row["seeds"] = int(group["seed"].nunique(dropna=True))
@@ -121,27 +222,55 @@ def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
             values = group[m].astype(float)
             row[f"{m}_mean"] = values.mean()
             row[f"{m}_std"] = values.std(ddof=1)
+        for k in diff_keys:
+            row[f"{DIFF_COLUMN}{k}"] = _value_text(diff[k]) if k in diff else ""
         out.append(row)
-    summary = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
-    return _sorted(summary)
+    summary = pd.DataFrame(out, columns=[*SUMMARY_COLUMNS, *diff_columns])
+    return _disambiguate(_sorted(summary))
+
+
+def _base_label(row: Mapping[str, Any], diff: Mapping[str, Any]) -> str:
+    parts = [str(row["method"])]
+    if row["preset"] not in (None, "-"):
+        parts.append(str(row["preset"]))
+    if diff:
+        parts.append(diff_text(diff))
+    label = " · ".join(parts)
+    if row["train_dataset"] != row["dataset"]:
+        label += f" [train: {row['train_dataset']}]"
+    if row["oracle"]:
+        label += " (oracle)"
+    if row["reported"]:
+        label += " (reported)"
+    return label
+
+
+def _disambiguate(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of one table that read alike get ``· data <fp>`` (their data differ) or, failing
+    that, ``· config <hash>``."""
+    df = df.copy()
+    for _, group in df.groupby(["dataset", "protocol"], sort=False):
+        for _, same in group.groupby("label", sort=False):
+            if len(same) < 2:
+                continue
+            by_data = same["data"].nunique() == len(same)
+            for i in same.index:
+                tag = (
+                    f"data {df.at[i, 'data']}"
+                    if by_data
+                    else f"config {df.at[i, 'configuration'][:8]}"
+                )
+                df.at[i, "label"] = f"{df.at[i, 'label']} · {tag}"
+    return df
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(
-        ["dataset", "protocol", "reported", "mAP_mean", "method", "train_dataset", "preset"],
-        ascending=[True, True, True, False, True, True, True],
+        ["dataset", "protocol", "reported", "oracle", "mAP_mean", "label"],
+        ascending=[True, True, True, True, False, True],
         na_position="last",
         kind="stable",
     ).reset_index(drop=True)
-
-
-def _label(row: pd.Series) -> str:
-    label = str(row["method"])
-    if row["train_dataset"] != row["dataset"]:
-        label += f" [train: {row['train_dataset']}]"
-    if row["reported"]:
-        label += " (reported)"
-    return label
 
 
 def _shown(value: float) -> float:
@@ -202,18 +331,18 @@ def _dataset_table(df: pd.DataFrame, fmt: str, with_counts: bool) -> str:
         esc, pm = latex_escape, r" $\pm$ "
         marks = {"best": r"\textbf{{{}}}", "second": r"\underline{{{}}}", "": "{}"}
         tablefmt = "latex_raw"
-    headers = ["Method", "Preset"] + [METRIC_TITLES[m] for m in METRIC_COLUMNS]
-    colalign = ["left", "left"] + ["right"] * len(METRIC_COLUMNS)
+    headers = ["Method"] + [METRIC_TITLES[m] for m in METRIC_COLUMNS]
+    colalign = ["left"] + ["right"] * len(METRIC_COLUMNS)
     if with_counts:
         headers.append("n")
         colalign.append("right")
-    measured = ~df["reported"].astype(bool)
+    measured = ~(df["reported"].astype(bool) | df["oracle"].astype(bool))
     column_marks = {
         m: rank_marks(df[f"{m}_mean"].where(measured, math.nan)) for m in METRIC_COLUMNS
     }
     rows = []
     for i, (_, row) in enumerate(df.iterrows()):
-        cells = [esc(_label(row)), esc(row["preset"] or "-")]
+        cells = [esc(str(row["label"]))]
         for m in METRIC_COLUMNS:
             text = _cell(row[f"{m}_mean"], row[f"{m}_std"], pm)
             mark = column_marks[m][i] if text != "-" else ""
@@ -226,14 +355,22 @@ def _dataset_table(df: pd.DataFrame, fmt: str, with_counts: bool) -> str:
     )
 
 
-def _reported_footnote(group: pd.DataFrame) -> str:
-    """Markdown lines naming the sources of a dataset's reported rows (empty if none)."""
+def _footnotes(group: pd.DataFrame) -> str:
+    """Markdown lines explaining a dataset's oracle rows and naming the sources of its reported
+    rows (empty if it has neither)."""
+    lines = []
+    if group["oracle"].astype(bool).any():
+        lines += [
+            "",
+            "(oracle): the gallery was given its own identity-level text "
+            "(`protocol.oracle_gallery_text=true`), which names the identity: an upper bound, "
+            "not a fair result, and not ranked.",
+        ]
     sources = sorted({str(s) for s in group.loc[group["reported"].astype(bool), "source"] if s})
-    if not sources:
-        return ""
-    lines = ["", "(reported): copied from the paper, not measured here and not ranked."]
-    lines += [f"- {_md_escape(s)}" for s in sources]
-    return "\n".join(lines) + "\n"
+    if sources:
+        lines += ["", "(reported): copied from the paper, not measured here and not ranked."]
+        lines += [f"- {_md_escape(s)}" for s in sources]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _check_format(fmt: str) -> None:
@@ -256,6 +393,7 @@ def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
     if fmt == "csv":
         out = df.copy()
         out["reported"] = out["reported"].astype(bool)
+        out["oracle"] = out["oracle"].astype(bool)
         if not with_counts:
             out = out.drop(columns=_COUNT_COLUMNS)
         metric_cols = [c for c in out.columns if c.endswith(("_mean", "_std"))]
@@ -267,7 +405,7 @@ def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
         table = _dataset_table(group.reset_index(drop=True), fmt, with_counts)
         title = str(dataset) if protocols[dataset] == 1 else f"{dataset} ({protocol})"
         if fmt == "md":
-            parts.append(f"## {title}\n\n{table}\n{_reported_footnote(group)}")
+            parts.append(f"## {title}\n\n{table}\n{_footnotes(group)}")
         else:
             parts.append(
                 f"% {title}\n\\begin{{table}}[t]\n\\centering\n"

@@ -61,3 +61,19 @@ def hardware(device: torch.device, world_size: int = 1) -> dict[str, Any]:
         "platform": platform.platform(),
         "world_size": world_size,
     }
+
+
+#: Environment variables that set the thread pools of the numeric libraries.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def thread_settings() -> dict[str, Any]:
+    """The thread counts a run computed with: torch's intra-op and inter-op pools and the
+    OpenMP/MKL/OpenBLAS variables (``None``: unset). On the CPU, reductions split across threads
+    add in another order, so the last bits of features, and near-ties in a ranking, can change
+    with the thread count; the same seed and thread count give identical metrics."""
+    return {
+        "torch": torch.get_num_threads(),
+        "interop": torch.get_num_interop_threads(),
+        **{name: os.environ.get(name) for name in THREAD_VARIABLES},
+    }

@@ -1,8 +1,9 @@
 """Sweeps: a grid of runs (methods x presets x datasets x seeds x folds), resumable.
 
 A sweep plans every run first (names, presets, ``--set`` keys and dataset roots are checked
-before anything trains), computes each run's identity hash
-(:func:`bench.engine.runner.fold_identity`) and skips the runs whose record with that
+before anything trains), generates or verifies each dataset once and fingerprints its files,
+computes each run's identity hash (:func:`bench.engine.runner.fold_identity`: config and data
+fingerprint, so a changed dataset folder is a new run) and skips the runs whose record with that
 ``config_hash`` already exists under ``DIR/runs/``; a killed sweep restarted with the same
 command does only what is left (a run killed mid-training continues from its last epoch
 checkpoint). A failing run is written to ``DIR/failed/`` with its error

@@ -11,7 +11,7 @@ from typing import Any
 from bench.api.dataset import DatasetAdapter
 from bench.config import config_hash
 from bench.engine.devices import parse_device
-from bench.engine.runner import RunRequest, fold_identity, prepare_run
+from bench.engine.runner import RunRequest, fingerprints, fold_identity, prepare_run
 from bench.errors import BenchError, ConfigError
 from bench.sweep.spec import SweepSpec
 
@@ -76,7 +76,9 @@ def _resources(config: Mapping[str, Any], label: str) -> tuple[float, float]:
 
 def plan(spec: SweepSpec) -> tuple[list[Job], list[DatasetAdapter]]:
     """Every run of the grid as a :class:`Job` (duplicates removed), and the dataset adapters
-    they read. Raises :class:`BenchError` for any unknown name, preset, key, fold or value."""
+    they read. Each dataset is generated or verified here, and every fold's files are
+    fingerprinted (names and sizes), since the data is part of a run's identity. Raises
+    :class:`BenchError` for any unknown name, preset, key, fold or value."""
     parse_device(spec.device)
     known = set(spec.datasets)
     for name in spec.roots:
@@ -98,11 +100,16 @@ def plan(spec: SweepSpec) -> tuple[list[Job], list[DatasetAdapter]]:
                 )
                 resolved = prepare_run(request)
                 target = resolved.dataset_cls(root, resolved.config, show_progress=spec.progress)
-                adapters.setdefault((dataset, str(target.root)), target)
+                where = (dataset, str(target.root))
+                if where not in adapters:
+                    target.prepare()  # generate or verify once: fingerprints read the files
+                    adapters[where] = target
                 num_cpus, num_gpus = _resources(resolved.config, f"{method} on {dataset}")
+                folds = _select_folds(target, spec.folds)
+                data = {fold: fingerprints(target, target.load(fold)) for fold in folds}
                 for seed in spec.seeds:
-                    for fold in _select_folds(target, spec.folds):
-                        key = config_hash(fold_identity(resolved, seed, fold))
+                    for fold in folds:
+                        key = config_hash(fold_identity(resolved, seed, fold, data[fold]))
                         run = dataclasses.replace(
                             request,
                             preset=resolved.preset,

@@ -1,5 +1,5 @@
-"""``run_sweep``: plan the grid, skip the runs already recorded, prepare each dataset once,
-execute the rest, and collect every job's result in the grid's order."""
+"""``run_sweep``: plan the grid (each dataset prepared and fingerprinted once, here), skip the
+runs already recorded, execute the rest, and collect every job's result in the grid's order."""
 
 from __future__ import annotations
 
@@ -16,19 +16,12 @@ from bench.sweep.plan import Job, plan
 from bench.sweep.spec import SweepSpec
 
 
-def _prepare_locally(spec: SweepSpec) -> bool:
-    """Whether the datasets are generated/verified here before fanning out (same machine)."""
-    return spec.executor == "local" or (
-        spec.ray_address is None and not os.environ.get("RAY_ADDRESS")
-    )
-
-
 def run_sweep(spec: SweepSpec) -> SweepReport:
     """Plan the grid, skip finished runs, execute the rest, return every job's result."""
     start = time.perf_counter()
     if spec.executor == "ray":
         import_ray()  # say how to install it before planning anything
-    jobs, adapters = plan(spec)
+    jobs, _ = plan(spec)  # generates or verifies each dataset once, here
     finished = {r.get("config_hash"): r for r in read_records(spec.results_dir)}
     results: list[JobResult] = []
     todo: list[Job] = []
@@ -47,12 +40,6 @@ def run_sweep(spec: SweepSpec) -> SweepReport:
                 metrics={k: metrics[k] for k in ("mAP", "rank1") if k in metrics},
             )
         )
-    if _prepare_locally(spec):  # generate or verify each dataset once, not once per worker
-        needed = {job.dataset for job in todo}
-        for adapter in adapters:
-            if adapter.name in needed:
-                adapter.prepare()
-
     parallel = spec.executor == "ray" or (spec.max_parallel or 1) > 1
     if parallel:
         slots = spec.max_parallel or 1
