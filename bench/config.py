@@ -18,6 +18,7 @@ import yaml
 
 from bench.api.dataset import DatasetAdapter
 from bench.api.method import MethodSpec
+from bench.api.registry import DATASETS
 from bench.errors import ConfigError, did_you_mean
 
 HARNESS_DEFAULTS: dict[str, Any] = {
@@ -155,7 +156,11 @@ def resolve_config(
     preset: str | None,
     sets: Sequence[str] | dict[str, Any] = (),
 ) -> tuple[dict[str, Any], str | None]:
-    """Defaults (harness, datasets, method) <- preset <- variant <- ``--set``; all validated."""
+    """Defaults (harness, datasets, method) <- preset <- variant <- ``--set``; all validated.
+
+    A preset key that this run's config lacks is skipped when some registered dataset declares
+    it (a method preset's dataset key, e.g. ``colo_pair.text_key``), else an unknown-key error.
+    """
     family = spec.family
     config: dict[str, Any] = {}
     choices: dict[str, tuple[Any, ...]] = dict(HARNESS_CHOICES)
@@ -172,7 +177,16 @@ def resolve_config(
         if preset not in family.presets:
             known = ", ".join(sorted(family.presets)) or "(none)"
             raise ConfigError(f"unknown preset {preset!r} for method {spec.name!r}; known: {known}")
-        apply_overrides(config, family.presets[preset], choices, f" in preset {preset!r}")
+        # A preset may set a dataset's key (DMCL's released: colo_pair.text_key) and still run on
+        # another dataset: a key absent from this run is dropped when a registered dataset
+        # declares it; any other unknown key is refused as usual.
+        declared = {k for cls in DATASETS.values() for k in flatten(cls.default_config)}
+        chosen = {
+            k: v
+            for k, v in flatten(family.presets[preset]).items()
+            if k in config or k not in declared
+        }
+        apply_overrides(config, chosen, choices, f" in preset {preset!r}")
     apply_overrides(config, spec.overrides, choices, f" in variant {spec.name!r}")
     overrides = sets if isinstance(sets, dict) else parse_set_args(sets)
     apply_overrides(config, overrides, choices)

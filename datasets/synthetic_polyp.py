@@ -3,6 +3,11 @@
 Generated on first use (``prepare``) into the cache, in Colo-Pair's layout with a ``text.xlsx``
 sheet, and read back with the same reader and fold logic as Colo-Pair. See
 :mod:`bench.data.synthetic.polyp` for what is drawn.
+
+``colo_pair.text_key`` is accepted as on ``colo-pair`` so that one config (DMCL's ``released``
+preset sets ``patient``) runs on both, but the generator draws one polyp per patient: its ids
+``P001``, ``P002``, ... have no patient part (cutting the last character would make P001..P009 one
+"patient"), so ``patient`` reads the same rows as ``polyp``: each polyp's own text.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from pathlib import Path
 from bench.api.dataset import DatasetAdapter
 from bench.api.registry import register_dataset
 from bench.api.samples import Splits
-from bench.data.colo_pair import colo_pair_splits, read_colo_pair
+from bench.data.colo_pair import TEXT_KEYS, colo_pair_splits, read_colo_pair
 from bench.data.splits import fold_names
 from bench.data.synthetic import default_root, ensure_dataset
 from bench.data.synthetic.polyp import DEFAULT_IDENTITIES, FRAMES_PER_CLIP, SHEET_FILE
@@ -29,10 +34,11 @@ class SyntheticPolyp(DatasetAdapter):
     )
     modalities = frozenset({"image", "text", "clip"})
     protocol = "colo-pair"
-    config_choices = {"protocol.level": LEVELS}
+    config_choices = {"protocol.level": LEVELS, "colo_pair.text_key": TEXT_KEYS}
     default_config = {
         "synthetic": {"seed": 0, "identities": DEFAULT_IDENTITIES},
         "protocol": {"folds": 4, "level": "frame"},
+        "colo_pair": {"text_key": "polyp"},
     }
 
     def _params(self) -> tuple[object, object]:
@@ -57,5 +63,6 @@ class SyntheticPolyp(DatasetAdapter):
 
     def load(self, fold: str | None = None) -> Splits:
         self.prepare()  # generated on demand; a no-op once the root is complete
-        samples = read_colo_pair(self.root, self.root / SHEET_FILE)
+        # one polyp per patient: "patient" and "polyp" read the same row (module docstring)
+        samples = read_colo_pair(self.root, self.root / SHEET_FILE, text_key="polyp")
         return colo_pair_splits(samples, fold, self.k)

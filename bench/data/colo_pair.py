@@ -1,7 +1,8 @@
 """Colo-Pair (DMCL's polyp ReID release): ``<root>/<polyp_id>/1/*.jpg`` (first screening, the
 query side), ``<root>/<polyp_id>/2/*.jpg`` (second screening, the gallery side) and a text sheet
-with one English description per polyp (:func:`read_text_sheet`, :func:`read_colo_pair`), split
-k-fold by polyp (:func:`colo_pair_splits`).
+with one English description per polyp (:func:`read_text_sheet`, :func:`read_colo_pair`; a folder
+finds its row by polyp or by patient, :func:`sheet_key`), split k-fold by polyp
+(:func:`colo_pair_splits`).
 
 Every malformed input raises :class:`~bench.errors.DatasetError` naming the file or folder.
 """
@@ -26,6 +27,11 @@ SHEET_COLUMNS = ("id", "Eng_text")
 
 
 SHEET_SUFFIXES = (".xlsx", ".csv", ".json")
+
+
+#: How a polyp folder finds its sheet row (the dataset key ``colo_pair.text_key``, see
+#: :func:`sheet_key`): its own id, or its patient's.
+TEXT_KEYS = ("polyp", "patient")
 
 
 #: Frame files read from a Colo-Pair clip folder.
@@ -127,25 +133,57 @@ def _clip_frames(clip: Path, problems: Problems) -> list[Path]:
     return sorted(frames, key=lambda p: natural_key(p.name))
 
 
-def sheet_key(texts: Mapping[str, str], folder_name: str) -> str | None:
-    """The text sheet id describing polyp folder ``folder_name``: the name itself, else the name
-    without its last character (DMCL's released code: one text per patient)."""
-    for key in (folder_name, folder_name[:-1]):
-        if key in texts:
-            return key
-    return None
+def patient_id(polyp_id: str) -> str:
+    """The patient part of a Colo-Pair polyp id: the id without its last character (``gjh2``
+    and ``gjh4`` are two polyps of patient ``gjh``)."""
+    return polyp_id[:-1]
 
 
-def read_colo_pair(root: Path, sheet: Path | None, problems: Problems = RAISE) -> list[Sample]:
+def sheet_key(texts: Mapping[str, str], folder_name: str, text_key: str = "polyp") -> str | None:
+    """The text sheet id describing polyp folder ``folder_name`` under ``text_key``, or ``None``.
+
+    ``polyp``: the row whose id is the folder name. ``patient`` (DMCL's released code: one text
+    per patient): the row whose id is the folder's :func:`patient_id`, else the first row in
+    sheet order whose id has that patient id (the released code compares ids without their last
+    character on both sides), so the polyps of one patient share that patient's first text.
+    """
+    if text_key not in TEXT_KEYS:
+        raise ValueError(f"text_key must be one of {', '.join(TEXT_KEYS)}, got {text_key!r}")
+    if text_key == "polyp":
+        return folder_name if folder_name in texts else None
+    patient = patient_id(folder_name)
+    if not patient:
+        return None
+    if patient in texts:
+        return patient
+    return next((key for key in texts if patient_id(key) == patient), None)
+
+
+def _wanted(folder_name: str, text_key: str) -> str:
+    """The ids :func:`sheet_key` looks for, in words (for error messages)."""
+    if text_key == "polyp":
+        return f"the id {folder_name!r}"
+    patient = patient_id(folder_name)
+    return f"the id {patient!r} or an id {patient!r} + one character"
+
+
+def read_colo_pair(
+    root: Path, sheet: Path | None, problems: Problems = RAISE, text_key: str = "polyp"
+) -> list[Sample]:
     """Every frame of a Colo-Pair root, polyp by polyp, screening 1 then 2.
 
     ``pid`` is the index of the polyp folder in sorted order, ``camid`` the screening minus 1,
     ``clip`` ``"<polyp_id>/<screening>"`` (the polyp's folder name stays retrievable), ``frame``
     the order of the file in its clip (natural sort by name), ``text`` the polyp's description
-    from ``sheet`` (``None`` without a sheet; ``text_level="identity"``), found by
-    :func:`sheet_key`. A polyp with no row is a problem; when ``problems`` collects (``bench data check``), sheet rows that describe
-    no polyp folder are reported too.
+    from ``sheet`` (``None`` without a sheet; ``text_level="identity"``), the row
+    :func:`sheet_key` finds under ``text_key``. A polyp with no row is a problem naming the
+    sheet, the folder and the id looked for; when ``problems`` collects (``bench data check``),
+    sheet rows that describe no polyp folder are reported too.
     """
+    if text_key not in TEXT_KEYS:
+        raise DatasetError(
+            f"colo_pair.text_key must be one of {', '.join(TEXT_KEYS)}, got {text_key!r}"
+        )
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"Colo-Pair root {root} does not exist; expected {COLO_PAIR_TREE}")
@@ -160,13 +198,14 @@ def read_colo_pair(root: Path, sheet: Path | None, problems: Problems = RAISE) -
     for pid, folder in enumerate(polyps):
         text = None
         if texts is not None:
-            key = sheet_key(texts, folder.name)
+            key = sheet_key(texts, folder.name, text_key)
             if key is None:
                 some = ", ".join(list(texts)[:5])
                 problems.report(
                     folder,
                     f"text sheet {sheet} has no row for polyp folder {folder.name!r} "
-                    f"(ids in the sheet: {some}{', ...' if len(texts) > 5 else ''})",
+                    f"(colo_pair.text_key={text_key} looks for {_wanted(folder.name, text_key)}; "
+                    f"ids in the sheet: {some}{', ...' if len(texts) > 5 else ''})",
                 )
             else:
                 used.add(key)
@@ -185,6 +224,9 @@ def read_colo_pair(root: Path, sheet: Path | None, problems: Problems = RAISE) -
                     )
                 )
     if texts is not None and problems.collect:
+        if text_key == "patient":  # a patient's later rows are not used, but they do describe
+            patients = {patient_id(folder.name) for folder in polyps} - {""}
+            used |= {key for key in texts if key in patients or patient_id(key) in patients}
         for key in sorted(set(texts) - used):
             problems.report(
                 sheet, f"text sheet {sheet} row id {key!r} matches no polyp folder in {root}"
