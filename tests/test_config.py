@@ -81,3 +81,28 @@ def test_config_hash_stable_and_sensitive():
     a = config_hash({"x": 1, "y": [1, 2]})
     assert a == config_hash({"y": [1, 2], "x": 1})
     assert a != config_hash({"x": 2, "y": [1, 2]})
+
+
+def test_preset_dataset_key_is_skipped_only_where_absent_and_declared():
+    """A method preset may set a dataset's key (DMCL released: colo_pair.text_key=patient): it
+    applies where the run's dataset has the key, is skipped where it has not but some registered
+    dataset declares it, and any other unknown preset key is still an error."""
+    dmcl = get_method("dmcl")
+    for name in ("colo-pair", "synthetic-polyp"):
+        config, _ = resolve_config(dmcl, [get_dataset(name)], "released")
+        assert config["colo_pair.text_key"] == "patient"
+        paper, _ = resolve_config(dmcl, [get_dataset(name)], "paper")
+        assert paper["colo_pair.text_key"] == "polyp"
+    market, _ = resolve_config(dmcl, [get_dataset("market1501")], "released")
+    assert "colo_pair.text_key" not in market and market["text.frozen"] is True
+    # --set is not a preset: naming a key this run lacks is still an error
+    with pytest.raises(ConfigError, match="unknown config key 'colo_pair.text_key'"):
+        resolve_config(dmcl, [get_dataset("market1501")], "released", ["colo_pair.text_key=polyp"])
+    # a wrong value of a declared key is refused where the key exists
+    bad = type("Bad", (dmcl.family,), {"presets": {"p": {"colo_pair": {"text_key": "case"}}}})
+    with pytest.raises(ConfigError, match="'colo_pair.text_key' must be one of polyp, patient"):
+        resolve_config(MethodSpec("bad", bad, None), [get_dataset("colo-pair")], "p")
+    typo = type("Typo", (dmcl.family,), {"presets": {"p": {"colo_pair": {"text_kye": "patient"}}}})
+    for data in ("market1501", "colo-pair"):
+        with pytest.raises(ConfigError, match=r"unknown config key 'colo_pair.text_kye' in preset"):
+            resolve_config(MethodSpec("typo", typo, None), [get_dataset(data)], "p")

@@ -71,6 +71,14 @@ def test_text_encoder_shapes_and_padding(tokenizer):
     assert padded.shape[1] == 24 and int(pm.sum()) < 24
 
 
+def test_token_lengths_count_before_truncation(tokenizer):
+    enc = TextEncoder(build_bert(tokenizer.vocab_size, 32, 1, 2, 64), tokenizer, max_length=8)
+    lengths = enc.token_lengths(TEXTS)
+    assert lengths == [len(tokenizer(t)["input_ids"]) for t in TEXTS]
+    assert all(n > 8 for n in lengths)  # every text is longer than max_length ...
+    assert enc.tokenize(TEXTS)["input_ids"].shape == (3, 8)  # ... and tokenize() cuts it
+
+
 def test_feature_cache_encodes_each_text_once(tokenizer, monkeypatch):
     torch.manual_seed(0)
     enc = TextEncoder(build_bert(tokenizer.vocab_size, 32, 1, 2, 64), tokenizer, max_length=24)

@@ -211,6 +211,12 @@ class TextEncoder(nn.Module):
     def width(self) -> int:
         return int(self.bert.config.hidden_size)
 
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Each text's token count before truncation, ``[CLS]`` and ``[SEP]`` included: a text
+        is cut by :meth:`tokenize` exactly when its count exceeds ``max_length``."""
+        ids = self.tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
+        return [len(x) for x in ids]
+
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         return self.tokenizer(
             list(texts),
