@@ -83,9 +83,12 @@ class BoT(Method):
     config_choices = {"model.depth": (18, 34, 50, 101), "model.last_stride": (1, 2)}
     presets = {
         "paper": {},
-        # CPU preset: ResNet-18 trunk at half width, 64x32 input, random init. Random erasing is
-        # off: on 64x32 images of a few hundred identities it cost ~9 mAP points (measured on
-        # synthetic-person, width 16, 30 epochs stepped at 10/14: 38.9 without, 29.7 with).
+        # CPU preset: ResNet-18 trunk at half width, 64x32 input, random init. Tuned on
+        # validation identities, never on test data: synthetic-person, seed 0,
+        # --set protocol.val_identities=0.25 (25 of its 100 training identities held out)
+        # --set protocol.val_every=3. Random erasing off: validation mAP 89.2 at epoch 30,
+        # against 85.2 with input.random_erasing=0.5. 30 epochs: validation mAP climbs to 88.1
+        # by epoch 21 and stays there (89.2 at 30).
         "quick": {
             "model": {"depth": 18, "width": 32, "pretrained": "none"},
             "input": {"height": 64, "width": 32, "pad": 4, "random_erasing": 0.0},

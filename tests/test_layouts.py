@@ -172,15 +172,15 @@ def test_colo_pair_tree_and_sheets(tmp_path, kind):
         assert Path(s.path).parent.name == str(s.camid + 1)
 
 
-def test_colo_pair_json_records_ids_as_text_and_dmcl_fallback(tmp_path):
+def test_colo_pair_json_records_ids_as_text_and_patient_key(tmp_path):
     records = [{"id": "0011", "Eng_text": "patient 001"}, {"id": "A", "Eng_text": "patient A"}]
     (tmp_path / "s.json").write_text(json.dumps(records))
     assert read_text_sheet(tmp_path / "s.json") == {"0011": "patient 001", "A": "patient A"}
     pd.DataFrame({"id": ["0011"], "Eng_text": ["x"]}).to_excel(tmp_path / "s.xlsx", index=False)
     assert read_text_sheet(tmp_path / "s.xlsx") == {"0011": "x"}  # not 11
     root = _colo_tree(tmp_path / "colo", ["A1", "A2", "0011"])
-    texts = {s.clip: s.text for s in read_colo_pair(root, tmp_path / "s.json")}
-    # exact id first; then the folder name without its last character (DMCL's matching)
+    texts = {s.clip: s.text for s in read_colo_pair(root, tmp_path / "s.json", text_key="patient")}
+    # colo_pair.text_key=patient: the row of the polyp's patient (DMCL's released matching)
     assert texts == {
         "0011/1": "patient 001",
         "0011/2": "patient 001",
@@ -323,7 +323,10 @@ def test_market1501_adapter_direct_and_nested_root(tmp_path):
 
 def test_colo_pair_adapter(tmp_path):
     cls = get_dataset("colo-pair")
-    assert cls.default_config == {"protocol": {"folds": 4, "level": "frame"}}
+    assert cls.default_config == {
+        "protocol": {"folds": 4, "level": "frame"},
+        "colo_pair": {"text_key": "polyp"},
+    }
     root = _colo_tree(tmp_path / "colo", [f"P{i:02d}" for i in range(8)])
     _sheet(root, "csv", texts={f"P{i:02d}": f"t{i}" for i in range(8)})
     ds = cls(root, {"protocol.folds": 4})

@@ -135,6 +135,7 @@ def test_adapters_default_root_and_explicit_root(tmp_path, cache):
     assert get_dataset("synthetic-polyp").default_config == {
         "synthetic": {"seed": 0, "identities": 48},
         "protocol": {"folds": 4, "level": "frame"},
+        "colo_pair": {"text_key": "polyp"},
     }
     config = {"synthetic.seed": 2, "synthetic.identities": 4}
     ds = person(None, config)

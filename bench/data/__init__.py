@@ -9,6 +9,7 @@
   (caption files, Market/Duke attribute sentences, CUHK-PEDES);
 * :mod:`~bench.data.splits`: relabelling and k-fold splits by identity;
 * :mod:`~bench.data.files`: reading annotation files with one clear error;
+* :mod:`~bench.data.fingerprint`: the data fingerprint in every run's identity;
 * :mod:`~bench.data.check`: ``bench data check`` and ``bench data info``;
 * :mod:`~bench.data.synthetic`: procedural datasets written in the real layouts;
 * :mod:`~bench.data.images`, :mod:`~bench.data.transforms`, :mod:`~bench.data.samplers`:
