@@ -1,21 +1,19 @@
 #!/usr/bin/env bash
 # The measured DMCL grid of results/README.md: dmcl, its Table 3 ablations and bot, preset quick,
-# on synthetic-polyp, every fold (4), seeds 0-2; two streams of one CPU thread each.
-# Usage: bash benchmarks/dmcl_grid.sh [RESULTS_DIR]   (default results/dmcl-quick-synthetic-polyp)
-set -u
-DIR=${1:-results/dmcl-quick-synthetic-polyp}
+# on synthetic-polyp, every fold (4) x seeds 0-2, under the fair protocol (the gallery's
+# identity-level text withheld); then one oracle row: dmcl with each gallery image fused with its
+# own text (protocol.oracle_gallery_text=true), marked "(oracle)" and unranked. Two runs at a
+# time, one CPU thread each (bench sweep --max-parallel 2 gives each run cores / 2 threads).
+# Usage: bash benchmarks/dmcl_grid.sh [RESULTS_DIR]   (default /tmp/dmcl-grid)
+set -eu
+DIR=${1:-/tmp/dmcl-grid}
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1
-run() {  # method...
-  for seed in 0 1 2; do
-    for method in "$@"; do
-      bench run --method "$method" --dataset synthetic-polyp --preset quick --seed "$seed" \
-        --no-progress --results-dir "$DIR" > "$DIR/logs/$method-s$seed.log" 2>&1 \
-        || echo "FAILED: $method seed $seed (see $DIR/logs/$method-s$seed.log)"
-    done
-  done
-}
-mkdir -p "$DIR/logs"
-run dmcl dmcl-no-text &
-run dmcl-baseline dmcl-no-image bot &
-wait
-bench leaderboard --results-dir "$DIR"
+bench sweep --methods dmcl,dmcl-no-text,dmcl-no-image,dmcl-baseline,bot \
+  --datasets synthetic-polyp --presets quick --seeds 0,1,2 --max-parallel 2 --no-progress \
+  --results-dir "$DIR"
+bench sweep --methods dmcl --datasets synthetic-polyp --presets quick --seeds 0,1,2 \
+  --set dmcl.gallery_text=own --set protocol.oracle_gallery_text=true \
+  --max-parallel 2 --no-progress --results-dir "$DIR"
+bench leaderboard --results-dir "$DIR" --out results/dmcl-quick-synthetic-polyp/leaderboard.md
+bench leaderboard --results-dir "$DIR" --format csv \
+  --out results/dmcl-quick-synthetic-polyp/leaderboard.csv

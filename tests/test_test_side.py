@@ -17,7 +17,7 @@ from bench.api.registry import register_method
 from bench.api.samples import Sample
 from bench.engine.runner import RunRequest, run
 from bench.engine.test_side import FAIR, ORACLE, method_view, presentation_order
-from bench.errors import DatasetError
+from bench.errors import BenchError, DatasetError
 from bench.evaluation.protocol import evaluate, evaluate_labels, get_protocol, sample_labels
 from bench.plugins import load_plugins
 from bench.results.artifacts import load_eval_artifacts
@@ -186,3 +186,45 @@ def test_an_adversary_of_every_field_but_pixels_scores_at_chance(tmp_path: Path,
     assert null.min() <= measured <= null.max()
     assert record["text_policy"] == "fair" and record["oracle"] is False
     assert record["gallery_text_withheld"] == len(splits.gallery)
+
+
+def _text_only(tmp_path: Path, where: str, sets: list[str]) -> dict:
+    (record,) = run(
+        RunRequest(
+            method="dmcl-no-image",
+            dataset="synthetic-polyp",
+            preset="quick",
+            fold="fold0",
+            sets=["train.epochs=2", *sets],
+            results_dir=tmp_path / where,
+            progress=False,
+        )
+    )
+    return record
+
+
+def test_text_only_dmcl_is_at_chance_unless_the_gallery_is_given_its_label(tmp_path: Path):
+    """synthetic-polyp's text describes the polyp: under the fair protocol the text-only variant
+    gives every gallery item of a query the same score; given the gallery's own text (oracle),
+    the text alone finds the identity."""
+    fair = _text_only(tmp_path, "fair", [])
+    assert fair["text_policy"] == "fair" and fair["oracle"] is False
+    assert fair["answers"] == "score"
+    with np.load(fair["eval_artifacts"]["features"]) as npz:
+        sim = npz["similarity"]
+    assert np.ptp(sim, axis=1).max() < 1e-5  # one score per query: ties, broken by shuffled order
+    measured, null = at_chance(fair)
+    assert null.min() <= measured <= null.max()
+    oracle = _text_only(
+        tmp_path, "oracle", ["dmcl.gallery_text=own", "protocol.oracle_gallery_text=true"]
+    )
+    assert oracle["text_policy"] == "oracle-gallery-text" and oracle["oracle"] is True
+    assert oracle["gallery_text_withheld"] == 0
+    print(f"text-only mAP: fair {measured:.3f}, oracle {oracle['metrics']['mAP']:.3f}")
+    assert oracle["metrics"]["mAP"] > null.max() + 0.1
+
+
+def test_own_gallery_text_without_the_oracle_key_stops_before_training(tmp_path: Path):
+    with pytest.raises(BenchError, match="protocol.oracle_gallery_text=true"):
+        _text_only(tmp_path, "own", ["dmcl.gallery_text=own"])
+    assert not (tmp_path / "own" / "checkpoints").exists()
