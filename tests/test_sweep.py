@@ -199,6 +199,10 @@ def test_local_process_pool(tmp_path, probe_plugin, monkeypatch):
     assert "probe asked to fail for seed 3" in failed_log
     (failure,) = read_failures(spec.results_dir)
     assert failure["log"] == str(logs / f"{report.results[3].job.stem}.log")
+    monkeypatch.delenv("PROBE_FAIL_SEEDS")
+    done = run_sweep(spec)  # then nothing is left to run: no pool of zero workers
+    assert _statuses(done) == {0: "skipped", 1: "skipped", 2: "skipped", 3: "done"}
+    assert _statuses(run_sweep(spec)) == dict.fromkeys(range(4), "skipped")
 
 
 def test_cli_sweep_file_flags_summary_and_leaderboard(tmp_path, probe_plugin, monkeypatch, capsys):

@@ -137,8 +137,9 @@ def execute(job: Job) -> JobResult:
 
 
 def execute_local(jobs: Sequence[Job], max_parallel: int) -> Iterator[JobResult]:
-    """In this process one by one, or a pool of ``max_parallel`` spawned processes."""
-    if max_parallel == 1:
+    """In this process one by one, or a pool of ``max_parallel`` spawned processes (none when
+    every run was skipped)."""
+    if max_parallel == 1 or not jobs:
         for job in jobs:
             yield execute(job)
         return
