@@ -2,9 +2,10 @@
 ``list``, one module per subcommand (each with ``add_parser`` and ``main``); the options they
 share are declared once in :mod:`bench.cli.options`.
 
-Every user error (unknown name, bad ``--set``, missing data) ends as one line on stderr and a
-non-zero exit code, never a traceback; ``BENCH_DEBUG=1`` shows the traceback anyway. A
-subcommand imports its machinery when it runs, so ``bench --help`` starts at once.
+Every failure ends as one line on stderr and a non-zero exit code, never a traceback
+(:mod:`bench.cli.failures`: 1 an error, 2 a usage error, 130 interrupted); ``--debug`` (anywhere
+on the command line) or ``BENCH_DEBUG=1`` shows the traceback. A subcommand imports its
+machinery when it runs, so ``bench --help`` starts at once.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Sequence
 
 from bench import __version__
 from bench.cli import data, evaluate, leaderboard, listing, report, run, sweep
+from bench.cli.failures import report_failure
 from bench.cli.options import Parser
-from bench.errors import BenchError
 
 #: The subcommands in the order ``bench --help`` lists them.
 SUBCOMMANDS = (run, sweep, evaluate, leaderboard, data, report, listing)
@@ -28,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bench", description="Train, evaluate and rank ReID methods under one protocol."
     )
     parser.add_argument("--version", action="version", version=f"reid-bench {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (also BENCH_DEBUG=1; allowed anywhere)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in SUBCOMMANDS:
         command.add_parser(sub)
@@ -35,14 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or bool(os.environ.get("BENCH_DEBUG"))
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     try:
         return args.handler(args)
-    except BenchError as exc:
-        if os.environ.get("BENCH_DEBUG"):
-            raise
-        print(f"bench: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        return report_failure(exc, debug)
