@@ -139,3 +139,30 @@ def test_methods_without_ddp_support_refuse_torchrun(tmp_path, probe_plugin, mon
     with pytest.raises(BenchError, match="'sweep-probe' does not support distributed training"):
         run(request)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_torchrun_best_val_selection_is_one_choice_for_every_rank(tmp_path, subprocess_env):
+    """Under torchrun rank 0 measures the validation split; every rank tests its choice."""
+    sets = [*DDP_SETS, "train.epochs=2", "protocol.val_identities=6", "train.select=best-val"]
+    (single,) = run(
+        RunRequest(
+            method="bot",
+            dataset="synthetic-person",
+            preset="quick",
+            sets=sets,
+            results_dir=tmp_path / "single",
+            progress=False,
+        )
+    )
+    args = ["-m", "bench", "run", "--method", "bot", "--dataset", "synthetic-person"]
+    args += ["--preset", "quick", *[a for s in sets for a in ("--set", s)]]
+    output = _torchrun(
+        [*args, "--results-dir", str(tmp_path / "ddp"), "--no-progress"], subprocess_env
+    )
+    files = list((tmp_path / "ddp" / "runs").glob("*.json"))
+    assert len(files) == 1, output[-2000:]
+    ddp = json.loads(files[0].read_text())
+    assert [h["epoch"] for h in ddp["selection"]["history"]] == [1, 2]
+    assert ddp["selection"]["rule"] == "best-val" and ddp["selection"]["val"] is not None
+    if ddp["selection"]["epoch"] == single["selection"]["epoch"]:
+        assert abs(ddp["metrics"]["mAP"] - single["metrics"]["mAP"]) <= 0.01

@@ -172,6 +172,8 @@ class Validator:
         if self.best is None and history:  # e.g. a rank other than 0, or an unlogged resume
             top = max(history, key=lambda h: (h["mAP"], -h["epoch"]))
             self.best = (float(top["mAP"]), int(top["epoch"]) - 1)
+        if self.ctx.world_size > 1:  # only rank 0 measured: every rank tests rank 0's choice
+            self.best = distributed.all_gather_object(self.best)[0]
         last = (self.num_epochs or 0) - 1
         epoch = last
         if self.select == "best-val" and self.best is not None:
