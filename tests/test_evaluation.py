@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -103,10 +104,14 @@ def assert_matches_reference(
     cmc, m_ap, m_inp, num_valid, mrr = reference(
         distmat, q_pids.tolist(), g_pids.tolist(), q_camids.tolist(), g_camids.tolist(), max_rank
     )
-    got = evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=max_rank)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if max_rank > distmat.shape[1] else "error")
+        got = evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=max_rank)
     assert got.cmc.dtype == np.float64
-    assert got.cmc.shape == (max_rank,)
-    np.testing.assert_allclose(got.cmc, cmc, rtol=0, atol=1e-9)
+    length = min(max_rank, distmat.shape[1])  # capped by the gallery size
+    assert got.cmc.shape == (length,)
+    np.testing.assert_allclose(got.cmc, cmc[:length], rtol=0, atol=1e-9)
+    assert np.all(np.asarray(cmc[length:]) == cmc[length - 1])  # nothing changes beyond G
     assert got.mAP == pytest.approx(m_ap, abs=1e-9)
     assert got.mINP == pytest.approx(m_inp, abs=1e-9)
     assert got.mrr == pytest.approx(mrr, abs=1e-9)
@@ -263,11 +268,12 @@ def one_query(
 def test_hand_two_matches() -> None:
     # Ranked: pid 2, pid 1 (hit at 2), pid 3, pid 1 (hit at 4), pid 4.
     # AP = (1/2 + 2/4) / 2 = 0.5; INP = 2 hits / last hit at 4 = 0.5.
-    # CMC: rank 1 miss, rank >= 2 hit; G = 5 < max_rank = 7 so it stays 1 to rank 7.
-    m = one_query([0.1, 0.2, 0.3, 0.4, 0.5], [2, 1, 3, 1, 4], [1, 1, 1, 1, 1])
+    # CMC: rank 1 miss, rank >= 2 hit; max_rank = 7 is capped at G = 5, with a warning.
+    with pytest.warns(UserWarning, match="max_rank 7 is more than the gallery's 5 entries"):
+        m = one_query([0.1, 0.2, 0.3, 0.4, 0.5], [2, 1, 3, 1, 4], [1, 1, 1, 1, 1])
     assert m.mAP == pytest.approx(0.5)
     assert m.mINP == pytest.approx(0.5)
-    np.testing.assert_array_equal(m.cmc, [0, 1, 1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(m.cmc, [0, 1, 1, 1, 1])
     assert (m.num_valid_queries, m.num_queries) == (1, 1)
 
 
@@ -278,7 +284,7 @@ def test_hand_same_pid_same_camera_is_ignored() -> None:
     m = one_query([0.1, 0.2, 0.3, 0.4, 0.5], [1, 2, 1, 3, 1], [0, 1, 1, 1, 0])
     assert m.mAP == pytest.approx(0.5)
     assert m.mINP == pytest.approx(0.5)
-    np.testing.assert_array_equal(m.cmc, [0, 1, 1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(m.cmc, [0, 1, 1, 1, 1])
 
 
 def test_hand_junk_ignored_distractor_is_negative() -> None:
@@ -288,7 +294,7 @@ def test_hand_junk_ignored_distractor_is_negative() -> None:
     m = one_query([0.1, 0.2, 0.3, 0.4, 0.5], [-1, 1, -1, 0, 1], [1, 1, 1, 1, 2])
     assert m.mAP == pytest.approx(5 / 6)
     assert m.mINP == pytest.approx(2 / 3)
-    np.testing.assert_array_equal(m.cmc, [1, 1, 1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(m.cmc, [1, 1, 1, 1, 1])
 
 
 def test_hand_tie_broken_by_gallery_order() -> None:
@@ -299,7 +305,7 @@ def test_hand_tie_broken_by_gallery_order() -> None:
     m = one_query([1.0, 1.0, 1.0, 0.0, 2.0], [1, 3, 0, 4, 1], [1, 1, 1, 1, 1])
     assert m.mAP == pytest.approx(0.45)
     assert m.mINP == pytest.approx(0.4)
-    np.testing.assert_array_equal(m.cmc, [0, 1, 1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(m.cmc, [0, 1, 1, 1, 1])
 
 
 def test_hand_hardest_match_last_and_max_rank_cut() -> None:

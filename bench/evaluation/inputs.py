@@ -4,6 +4,7 @@ shared by ranking, retrieval and verification; each failure is a ``ValueError`` 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,10 +56,19 @@ def check_labels(
     return a.astype(np.int64, copy=False)
 
 
-def check_max_rank(max_rank: int) -> int:
-    """``max_rank`` as a positive int (the length of the CMC curve)."""
+def check_max_rank(max_rank: int, num_gallery: int | None = None) -> int:
+    """``max_rank`` as a positive int (the length of the CMC curve), capped by the gallery size
+    ``num_gallery`` with a warning: beyond the last gallery entry the CMC cannot change, and an
+    uncapped curve of a huge ``max_rank`` would take memory for nothing."""
     if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
         raise ValueError(f"max_rank must be a positive int, got {max_rank!r}")
+    if num_gallery is not None and 0 < num_gallery < max_rank:
+        warnings.warn(
+            f"max_rank {max_rank} is more than the gallery's {num_gallery} entries: the CMC "
+            f"stops at rank {num_gallery}",
+            stacklevel=3,
+        )
+        return int(num_gallery)
     return int(max_rank)
 
 
@@ -100,7 +110,7 @@ def check_ranking(
 ) -> tuple[int, torch.device]:
     """The checks a ranking of ``distmat`` needs after its labels': ``max_rank`` positive, at
     least one query, no NaN; returns ``max_rank`` and the device to work on."""
-    max_rank = check_max_rank(max_rank)
+    max_rank = check_max_rank(max_rank, distmat.shape[1])
     if distmat.shape[0] == 0:
         raise ValueError("no queries: distmat has 0 rows")
     check_no_nan(distmat)

@@ -18,9 +18,10 @@ Per valid query, with ``raw`` the boolean true-match vector over the kept entrie
 matches:
 
 * CMC: ``cmc[k-1] = 1`` when a true match is among the first ``k`` kept entries (``r_1 <= k``).
-  Unlike torchreid (which shrinks ``max_rank`` to the gallery size) the CMC always has length
-  ``max_rank``; when fewer than ``max_rank`` entries are kept, it stays at its last value (1, since
-  a valid query has a match) beyond them. The hit rate HR@K of retrieval papers is ``cmc[K-1]``.
+  As in torchreid, ``max_rank`` is capped by the gallery size (with a warning), so the CMC has
+  length ``min(max_rank, G)``; when fewer entries than that are kept (removed or junk), it stays
+  at its last value (1, since a valid query has a match) beyond them. The hit rate HR@K of
+  retrieval papers is ``cmc[K-1]``.
 * AP: the mean, over the true matches, of the precision at their positions, ``(1/m) sum_t t / r_t``.
 * INP (Ye et al. 2021, "Deep Learning for Person Re-identification: A Survey and Outlook"):
   ``m / r_m``, with ``r_m`` the position of the last (hardest) true match.
@@ -544,7 +545,7 @@ def evaluate_features(
     q_pids, g_pids, q_camids, g_camids = _market_labels(
         q_pids, g_pids, q_camids, g_camids, shape, "rows", ("query", "gallery")
     )
-    max_rank = check_max_rank(max_rank)
+    max_rank = check_max_rank(max_rank, gallery.shape[0])
     if query.shape[0] == 0:
         raise ValueError("no queries: query has 0 rows")
     device = work_device(device, query.device)
