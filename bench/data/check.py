@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from bench.api.dataset import DatasetAdapter
 from bench.api.samples import Sample, Splits
 from bench.config import flatten
 from bench.data.images import open_image
 from bench.errors import DatasetError, Problems
+from bench.progress import progress
 
 
 @dataclass
@@ -89,11 +88,11 @@ def check_dataset(adapter: DatasetAdapter, *, verify_images: bool = True) -> Dat
             report.rows.append({"fold": fold or "-", "split": split, **stats})
             paths.update(dict.fromkeys(s.path for s in samples))
     if verify_images:
-        for path in tqdm(
+        for path in progress(
             paths,
             desc=f"{adapter.name}: decoding images",
             unit="img",
-            disable=not adapter.show_progress,
+            enabled=adapter.show_progress,
         ):
             try:
                 open_image(path)

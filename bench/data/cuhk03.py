@@ -438,7 +438,8 @@ def extract_mat_images(
     an interrupted extraction leaves nothing half-written; a complete folder is reused.
     """
     from PIL import Image
-    from tqdm import tqdm
+
+    from bench.progress import progress
 
     _check_variant(variant)
     mat_path = Path(mat_path)
@@ -458,11 +459,11 @@ def extract_mat_images(
         with staged as tmp:
             written = 0
             todo = cells.cells()
-            bar = tqdm(
+            bar = progress(
                 todo,
                 desc=f"cuhk03: extracting {variant} images from {mat_path.name}",
                 unit="cell",
-                disable=not show_progress,
+                enabled=show_progress,
             )
             for pair, person, image in bar:
                 ds = cells.image(pair, person, image)

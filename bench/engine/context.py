@@ -29,6 +29,7 @@ from bench.api.context import Stateful
 from bench.engine import distributed
 from bench.errors import BenchError
 from bench.io import atomic_write
+from bench.progress import progress
 
 T = TypeVar("T")
 
@@ -133,14 +134,16 @@ class RunContext:
     def checkpoint_path(self) -> Path | None:
         return None if self.checkpoint_dir is None else self.checkpoint_dir / "last.pt"
 
-    def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> tqdm:
-        """A tqdm bar on stderr (disabled with ``--no-progress`` or when not wanted)."""
-        return tqdm(
+    def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> Any:
+        """A tqdm bar on stderr in a terminal, a line a minute at most elsewhere
+        (:func:`bench.progress.progress`); nothing with ``--no-progress``."""
+        return progress(
             iterable,
             desc=desc,
             total=total,
             leave=False,
-            disable=not (self.show_progress and self.is_main),
+            enabled=self.show_progress and self.is_main,
+            final=False,
             dynamic_ncols=True,
         )
 
@@ -162,14 +165,15 @@ class RunContext:
             self.resumed_from = int(ckpt["epoch"])
             if self.is_main:
                 tqdm.write(f"resumed from {path} after epoch {start}/{num_epochs}")
-        bar = tqdm(
+        bar = progress(
             range(start, num_epochs),
             desc="train",
             initial=start,
             total=num_epochs,
-            disable=not (self.show_progress and self.is_main),
+            enabled=self.show_progress and self.is_main,
             dynamic_ncols=True,
             unit="epoch",
+            interval=0.0,  # off a terminal: one line per epoch
         )
         for epoch in bar:
             yield epoch

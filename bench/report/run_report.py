@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from bench.api.method import Method
 from bench.api.samples import Sample
@@ -35,6 +34,7 @@ from bench.data.images import open_image
 from bench.errors import BenchError
 from bench.evaluation.protocol import sample_labels
 from bench.io import atomic_write_text
+from bench.progress import progress
 from bench.report.cam import attention_maps, embeddings, supports_attention
 from bench.report.extras import import_figures
 from bench.report.page import render_html
@@ -164,7 +164,7 @@ def _attention_images(
     art: EvalArtifacts,
     lists: list[RankedList],
     kind: str,
-    bar: tqdm,
+    bar: Any,
 ) -> dict[int, list[np.ndarray]]:
     out = {}
     for rl in lists:
@@ -253,7 +253,7 @@ def _attention_section(c: _Context, report: Report) -> Figure | None:
     if not supports_attention(method):
         report.notes.append("no attention maps: method does not expose a CNN stage")
         return None
-    bar = tqdm(total=len(c.lists), desc="attention", disable=not c.options.progress, leave=False)
+    bar = progress(total=len(c.lists), desc="attention", enabled=c.options.progress, leave=False)
     with bar:
         images = _attention_images(c.plots, method, c.art, c.lists, kind, bar)
     fig = c.plots.ranked_list_figure(
@@ -348,7 +348,7 @@ def make_report(results_dir: Path, run_id: str, options: ReportOptions | None = 
         "t-SNE": _tsne_section,
     }
     figures = []
-    bar = tqdm(sections.items(), desc="report", disable=not options.progress, leave=False)
+    bar = progress(sections.items(), desc="report", enabled=options.progress, leave=False)
     for name, section in bar:
         bar.set_postfix_str(name)
         figure = section(c, report)

@@ -8,8 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
+from bench.progress import progress
 from bench.results.records import read_records
 from bench.sweep.executors import JobResult, SweepReport, execute_local, execute_ray, import_ray
 from bench.sweep.plan import Job, plan
@@ -58,7 +57,7 @@ def run_sweep(spec: SweepSpec) -> SweepReport:
         stream = execute_ray(todo, spec.max_parallel, spec.ray_address)
     else:
         stream = execute_local(todo, spec.max_parallel or 1)
-    bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not spec.progress or not todo)
+    bar = progress(total=len(todo), desc="sweep", unit="run", enabled=spec.progress and bool(todo))
     with bar:
         for result in stream:
             results.append(result)

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
-from tqdm import tqdm
 
 from bench.data.synthetic.render import rng_for, save_jpeg, smooth_field, write_json
+from bench.progress import progress as progress_bar
 
 IMAGE_H, IMAGE_W = 128, 64
 _SS = 2  # supersampling: draw at 2x, downsample
@@ -632,13 +632,13 @@ def generate_person(
         (root / folder).mkdir()
     captions: dict[str, str] = {}
     for index, (folder, pid, cam, person, crop) in enumerate(
-        tqdm(
+        progress_bar(
             plan,
             desc="synthetic-person: generating",
             unit="img",
             leave=False,
             mininterval=0.5,
-            disable=not progress,
+            enabled=progress,
         )
     ):
         file_name = name(pid, cam)

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from bench.data.synthetic.render import (
     motion_blur,
@@ -42,6 +41,7 @@ from bench.data.synthetic.render import (
     to_uint8,
     write_xlsx,
 )
+from bench.progress import progress as progress_bar
 
 IMAGE_SIZE = 96
 _N = 128  # drawn at 4/3 x, downsampled
@@ -388,13 +388,13 @@ def generate_polyp(
     import pandas as pd
 
     polyps = make_polyps(seed, identities)
-    bar = tqdm(
+    bar = progress_bar(
         total=identities * 2 * FRAMES_PER_CLIP,
         desc="synthetic-polyp: generating",
         unit="img",
         leave=False,
         mininterval=0.5,
-        disable=not progress,
+        enabled=progress,
     )
     with bar:
         for i, p in enumerate(polyps):
