@@ -71,6 +71,9 @@ class LineProgress:
     def set_postfix(self, values: dict[str, Any] | None = None, **more: Any) -> None:
         self.postfix = {**(values or {}), **more}
 
+    def set_postfix_str(self, text: str = "") -> None:
+        self.postfix = {"": text} if text else {}
+
     def update(self, n: int = 1) -> None:
         self.n += n
         now = time.monotonic()
@@ -82,7 +85,7 @@ class LineProgress:
         if self.disable:
             return
         count = f"{self.n}/{self.total}" if self.total is not None else str(self.n)
-        extra = "".join(f" {k} {v}" for k, v in self.postfix.items())
+        extra = "".join(f" {k} {v}" if k else f" {v}" for k, v in self.postfix.items())
         print(
             f"{self.desc}: {count} {self.unit}{extra} ({now - self.start:.0f} s)", file=sys.stderr
         )

@@ -15,6 +15,17 @@ def test_off_a_terminal_progress_is_plain_lines(capsys) -> None:
     for _ in progress(range(3), desc="quiet", enabled=False):
         pass
     assert capsys.readouterr().err == ""
+    with progress(total=2, desc="report", interval=0) as bar:  # the tqdm calls the harness uses
+        bar.set_postfix_str("cmc")
+        bar.update()
+        bar.set_postfix({"k": 1})
+        bar.update()
+        bar.write("a line")
+    assert capsys.readouterr().err.splitlines() == [
+        "report: 1/2 it cmc (0 s)",
+        "report: 2/2 it k 1 (0 s)",
+        "a line",
+    ]
 
 
 def test_training_logs_one_line_per_epoch(capsys) -> None:
