@@ -39,6 +39,9 @@ HARNESS_DEFAULTS: dict[str, Any] = {
     # (bench.results.artifacts).
     "report": {"save_features": True},
 }
+#: Config keys that change neither training nor metrics (where a run executes, what else it
+#: saves): left out of a leaderboard row's configuration and of the keys its label shows.
+NON_EXPERIMENT_PREFIXES = ("resources.", "report.")
 HARNESS_CHOICES: dict[str, tuple[Any, ...]] = {
     "eval.metric": ("cosine", "euclidean"),
     "train.select": ("last", "best-val"),

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from bench.api.dataset import DatasetAdapter
 from bench.api.method import Method, MethodSpec
 from bench.api.samples import Sample, Splits
-from bench.config import config_hash, resolve_config
+from bench.config import NON_EXPERIMENT_PREFIXES, config_hash, resolve_config
 from bench.data.fingerprint import data_fingerprint
 from bench.engine import distributed
 from bench.engine.context import RunContext, atomic_torch_save, seed_everything
@@ -89,9 +89,6 @@ def check_modalities(
 
 #: Config keys that say where a run executes, not what it computes: left out of its identity.
 PLACEMENT_PREFIXES = ("resources.",)
-#: Config keys that change neither training nor metrics (where it runs, what else it saves):
-#: left out of a leaderboard row's configuration and of its label.
-NON_EXPERIMENT_PREFIXES = ("resources.", "report.")
 
 
 def fold_identity(

@@ -44,7 +44,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from bench.config import config_hash
+from bench.config import NON_EXPERIMENT_PREFIXES, config_hash
 from bench.errors import BenchError
 from bench.io import atomic_write_text
 from bench.results.records import read_records, runs_dir
@@ -75,8 +75,6 @@ SUMMARY_COLUMNS = (
     + _COUNT_COLUMNS
     + [f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "std")]
 )
-#: Config keys that change neither training nor metrics: not part of a row's configuration.
-NON_EXPERIMENT_PREFIXES = ("resources.", "report.")
 #: The longest text of a row's differing keys before the rest read ``+N keys``.
 LABEL_WIDTH = 60
 #: The prefix of the CSV columns holding the keys that differ from the preset.
