@@ -3,8 +3,8 @@
 This is the one place configs are resolved (:func:`resolve_config` for a run,
 :func:`dataset_config` for ``bench data``). Order: harness defaults + dataset defaults + method
 defaults, then the preset, then the variant's overrides, then ``--set key=value``. Every override
-must name a known key and carry a value of the default's type; errors name the key and suggest
-the nearest one.
+must name a known key and carry a value of the default's type within the key's declared range
+(:mod:`bench.api.ranges`; every number finite); errors name the key and suggest the nearest one.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import yaml
 
 from bench.api.dataset import DatasetAdapter
 from bench.api.method import MethodSpec
+from bench.api.ranges import AT_LEAST_ONE, FINITE, NON_NEGATIVE, Range
 from bench.api.registry import DATASETS
 from bench.errors import ConfigError, did_you_mean
 
@@ -45,6 +46,15 @@ NON_EXPERIMENT_PREFIXES = ("resources.", "report.")
 HARNESS_CHOICES: dict[str, tuple[Any, ...]] = {
     "eval.metric": ("cosine", "euclidean"),
     "train.select": ("last", "best-val"),
+}
+HARNESS_RANGES: dict[str, Range] = {
+    "eval.batch_size": AT_LEAST_ONE,
+    "eval.max_rank": AT_LEAST_ONE,  # capped by the gallery size when ranking
+    "data.workers": NON_NEGATIVE,
+    "protocol.val_identities": NON_NEGATIVE,
+    "protocol.val_every": AT_LEAST_ONE,
+    "resources.num_cpus": NON_NEGATIVE,
+    "resources.num_gpus": NON_NEGATIVE,
 }
 
 
@@ -136,6 +146,15 @@ def apply_overrides(
         config[key] = coerce(key, value, config[key], choices.get(key))
 
 
+def check_ranges(config: Mapping[str, Any], ranges: Mapping[str, Range]) -> None:
+    """Every numeric value within its key's declared range, and finite (no NaN, no infinity);
+    the first one outside is a ConfigError naming the key."""
+    for key, value in config.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        ranges.get(key, FINITE).check(key, value)
+
+
 def parse_set_args(items: Iterable[str]) -> dict[str, Any]:
     """``["a.b=3", "c=x"] -> {"a.b": 3, "c": "x"}``; a missing ``=`` is an error naming the item."""
     out: dict[str, Any] = {}
@@ -167,14 +186,16 @@ def resolve_config(
     family = spec.family
     config: dict[str, Any] = {}
     choices: dict[str, tuple[Any, ...]] = dict(HARNESS_CHOICES)
+    ranges: dict[str, Range] = dict(HARNESS_RANGES)
     # Later owners override earlier defaults (a method may change the harness's eval.metric).
-    for defaults, owner_choices in (
-        (HARNESS_DEFAULTS, {}),
-        *((d.default_config, d.config_choices) for d in datasets),
-        (family.default_config, family.config_choices),
+    for defaults, owner_choices, owner_ranges in (
+        (HARNESS_DEFAULTS, {}, {}),
+        *((d.default_config, d.config_choices, d.config_ranges) for d in datasets),
+        (family.default_config, family.config_choices, family.config_ranges),
     ):
         config.update(flatten(defaults))
         choices.update(owner_choices)
+        ranges.update(owner_ranges)
     preset = preset if preset is not None else family.default_preset
     if preset is not None:
         if preset not in family.presets:
@@ -193,6 +214,7 @@ def resolve_config(
     apply_overrides(config, spec.overrides, choices, f" in variant {spec.name!r}")
     overrides = sets if isinstance(sets, dict) else parse_set_args(sets)
     apply_overrides(config, overrides, choices)
+    check_ranges(config, ranges)
     return config, preset
 
 
@@ -200,4 +222,5 @@ def dataset_config(cls: type[DatasetAdapter], sets: Sequence[str] = ()) -> dict[
     """The harness's and ``cls``'s defaults with ``--set`` overrides, validated."""
     config = {**flatten(HARNESS_DEFAULTS), **flatten(cls.default_config)}
     apply_overrides(config, parse_set_args(sets), {**HARNESS_CHOICES, **cls.config_choices})
+    check_ranges(config, {**HARNESS_RANGES, **cls.config_ranges})
     return config

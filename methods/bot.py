@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.api import Method, MethodContext, Sample, register_method
+from bench.api import Method, MethodContext, Sample, ranges, register_method
 from bench.backbones.resnet import build_resnet, resolve_imagenet_weights
 from bench.data.images import open_image
 from bench.data.transforms import build_test_transform
@@ -81,6 +81,16 @@ class BoT(Method):
         "eval": {"metric": "cosine"},
     }
     config_choices = {"model.depth": (18, 34, 50, 101), "model.last_stride": (1, 2)}
+    config_ranges = {
+        **ranges.IMAGE_TRAINING_RANGES,
+        "model.width": ranges.AT_LEAST_ONE,
+        "input.random_erasing": ranges.PROBABILITY,
+        "optim.warmup_epochs": ranges.NON_NEGATIVE,
+        "optim.warmup_factor": ranges.POSITIVE,
+        "optim.gamma": ranges.POSITIVE,
+        "loss.label_smooth": ranges.Range(0, 1, high_open=True),
+        "loss.triplet_margin": ranges.NON_NEGATIVE,
+    }
     presets = {
         "paper": {},
         # CPU preset: ResNet-18 trunk at half width, 64x32 input, random init. Tuned on

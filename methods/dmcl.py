@@ -104,7 +104,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.api import Method, MethodContext, Sample, Variant, register_method
+from bench.api import Method, MethodContext, Sample, Variant, ranges, register_method
 from bench.backbones import bert
 from bench.backbones.resnet import build_resnet, resolve_imagenet_weights
 from bench.data.samplers import PKSampler
@@ -388,6 +388,26 @@ class DMCL(Method):
         "dmcl.gallery_text": ("own", "query"),
         "loss.triplet": TRIPLETS,
     }
+    config_ranges = {
+        **ranges.IMAGE_TRAINING_RANGES,
+        "model.width": ranges.AT_LEAST_ONE,
+        "model.proj_dropout": ranges.Range(0, 1, high_open=True),
+        "text.max_length": ranges.AT_LEAST_TWO,  # [CLS] and [SEP] at least
+        "text.vocab_size": ranges.AT_LEAST_ONE,
+        "text.hidden": ranges.AT_LEAST_ONE,
+        "text.layers": ranges.AT_LEAST_ONE,
+        "text.heads": ranges.AT_LEAST_ONE,
+        "text.intermediate": ranges.AT_LEAST_ONE,
+        "fusion.width": ranges.AT_LEAST_ONE,
+        "fusion.layers": ranges.AT_LEAST_ONE,
+        "fusion.heads": ranges.AT_LEAST_ONE,
+        "fusion.ffn": ranges.AT_LEAST_ONE,
+        "fusion.dropout": ranges.Range(0, 1, high_open=True),
+        "dmcl.score_batch": ranges.AT_LEAST_ONE,
+        "loss.margin": ranges.NON_NEGATIVE,
+        "loss.ms_epsilon": ranges.NON_NEGATIVE,
+        "loss.label_smooth": ranges.Range(0, 1, high_open=True),
+    }
     presets = {
         "paper": {},
         "released": {
@@ -468,6 +488,9 @@ class DMCL(Method):
         fw, heads = config["fusion.width"], config["fusion.heads"]
         if fw % heads:
             raise ConfigError(f"fusion.width {fw} is not divisible by fusion.heads {heads}")
+        hidden, text_heads = config["text.hidden"], config["text.heads"]
+        if str(config["text.pretrained"]).lower() == "none" and hidden % text_heads:
+            raise ConfigError(f"text.hidden {hidden} is not divisible by text.heads {text_heads}")
         if config["dmcl.image"]:
             resolve_imagenet_weights(config["model.depth"], config["model.pretrained"])
         if cls._uses_text(config) and str(config["text.pretrained"]).lower() != "none":

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bench.api.ranges import Range
 from bench.api.samples import Splits
 from bench.errors import DatasetError, Problems
 
@@ -19,8 +20,8 @@ class DatasetAdapter(ABC):
 
     Class attributes are plain data: ``name``, ``description``, ``modalities`` it provides,
     ``protocol`` (the evaluation rules, see :mod:`bench.evaluation.protocol`),
-    ``default_config`` (its own ``--set`` keys, nested dicts) and ``config_choices`` (allowed
-    values per dotted key).
+    ``default_config`` (its own ``--set`` keys, nested dicts), ``config_choices`` (allowed
+    values per dotted key) and ``config_ranges`` (allowed numeric ranges, :mod:`bench.api.ranges`).
     ``homepage``, ``licence`` and ``expected_tree`` are what ``bench data info`` prints.
     """
 
@@ -30,6 +31,7 @@ class DatasetAdapter(ABC):
     protocol: ClassVar[str] = "market"
     default_config: ClassVar[dict[str, Any]] = {}
     config_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    config_ranges: ClassVar[dict[str, Range]] = {}
     homepage: ClassVar[str] = ""
     licence: ClassVar[str] = ""
     expected_tree: ClassVar[str] = ""

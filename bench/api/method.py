@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 
 from bench.api.context import MethodContext
+from bench.api.ranges import Range
 from bench.api.samples import Sample
 
 
@@ -43,7 +44,8 @@ class Method(ABC):
 
     Class attributes are plain data: ``name``; ``description`` (one line); ``modalities`` it
     needs; ``default_config`` (nested dict: its ``--set`` keys and defaults, i.e. the paper's
-    settings); ``config_choices`` (allowed values per dotted key); ``presets`` (name -> overrides);
+    settings); ``config_choices`` (allowed values per dotted key); ``config_ranges`` (allowed
+    numeric ranges per dotted key, :mod:`bench.api.ranges`); ``presets`` (name -> overrides);
     ``default_preset``; ``variants`` (name -> :class:`Variant`, e.g. ablations);
     ``supports_ddp``: True when ``fit`` trains one model over all processes of a torchrun run
     (``ctx.distribute``, ``ctx.gather_batch``, a rank-aware sampler; see
@@ -55,6 +57,7 @@ class Method(ABC):
     modalities: ClassVar[frozenset[str]] = frozenset({"image"})
     default_config: ClassVar[dict[str, Any]] = {}
     config_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    config_ranges: ClassVar[dict[str, Range]] = {}
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     default_preset: ClassVar[str | None] = None
     variants: ClassVar[dict[str, Variant]] = {}

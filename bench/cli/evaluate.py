@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.cli.options import add_device
-from bench.errors import BenchError
+from bench.cli.options import add_device, positive_int
 
 
 def add_parser(sub: Any) -> None:
@@ -27,7 +26,9 @@ def add_parser(sub: Any) -> None:
     ev.add_argument(
         "--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)"
     )
-    ev.add_argument("--max-rank", type=int, default=50, help="length of the CMC curve (default 50)")
+    ev.add_argument(
+        "--max-rank", type=positive_int, default=50, help="length of the CMC curve (default 50)"
+    )
     add_device(ev)
     ev.add_argument(
         "--json", action="store_true", help="print one JSON object (mAP, mINP, cmc, ...)"
@@ -39,8 +40,6 @@ def main(args: argparse.Namespace) -> int:
     from bench.evaluation.feature_file import load_features
     from bench.evaluation.protocol import evaluate_labels, get_protocol
 
-    if args.max_rank < 1:
-        raise BenchError(f"--max-rank must be a positive integer, got {args.max_rank}")
     device = resolve_device(args.device)
     f = load_features(args.features)
     t0 = time.perf_counter()

@@ -7,6 +7,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench.api.ranges import AT_LEAST_ONE, SEED, Range
+
 T = TypeVar("T")
 
 EXIT_USAGE = 2
@@ -17,6 +19,26 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def ranged_int(allowed: Range) -> Any:
+    """An argparse ``type``: an integer within ``allowed`` (a usage error otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value not in allowed:
+            raise argparse.ArgumentTypeError(f"must be {allowed.describe()}, got {value}")
+        return value
+
+    return parse
+
+
+#: ``--seed``: what Python, NumPy and torch all accept (0 .. 2**32-1).
+seed_int = ranged_int(SEED)
+positive_int = ranged_int(AT_LEAST_ONE)
 
 
 def add_sets(p: argparse.ArgumentParser, help: str) -> None:

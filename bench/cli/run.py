@@ -13,6 +13,7 @@ from bench.cli.options import (
     add_root,
     add_sets,
     from_args,
+    seed_int,
 )
 
 
@@ -29,7 +30,9 @@ def add_parser(sub: Any) -> None:
     run.add_argument(
         "--preset", default=None, help="named config preset of the method (e.g. paper, quick)"
     )
-    run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    run.add_argument(
+        "--seed", type=seed_int, default=0, help="random seed, 0 .. 2**32-1 (default 0)"
+    )
     run.add_argument("--fold", default=None, help="run one fold only (default: every fold)")
     add_sets(run, "override a config key, e.g. --set train.epochs=5 (repeatable)")
     add_root(run)

@@ -21,6 +21,7 @@ from bench.data.fingerprint import data_fingerprint
 from bench.engine import distributed
 from bench.engine.context import RunContext, atomic_torch_save, seed_everything
 from bench.engine.devices import resolve_device
+from bench.engine.folders import check_writable
 from bench.engine.measure import measure
 from bench.engine.selection import (
     Validator,
@@ -32,6 +33,7 @@ from bench.engine.test_side import ORACLE, text_policy, withheld_gallery_texts
 from bench.errors import BenchError
 from bench.evaluation.protocol import Protocol, get_protocol
 from bench.evaluation.rank import RankMetrics
+from bench.io import cache_dir
 from bench.plugins import get_dataset, get_method
 from bench.results.artifacts import save_eval_artifacts
 from bench.results.provenance import git_commit, hardware, thread_settings, versions
@@ -183,8 +185,18 @@ def run(request: RunRequest) -> list[dict[str, Any]]:
         return _run(request)
 
 
+def check_output_folders(request: RunRequest) -> None:
+    """The results folder (records, checkpoints) and the cache (generated data, test views)
+    are creatable and writable: checked before any data is read or training starts."""
+    check_writable(Path(request.results_dir), "results folder")
+    check_writable(Path(request.results_dir) / "checkpoints", "checkpoint folder")
+    check_writable(cache_dir(), "cache folder ($BENCH_CACHE)")
+
+
 def _run(request: RunRequest) -> list[dict[str, Any]]:
     resolved = prepare_run(request)
+    if distributed.is_main():
+        check_output_folders(request)
     if distributed.world_size() > 1 and not resolved.spec.family.supports_ddp:
         raise BenchError(
             f"method {resolved.spec.name!r} does not support distributed training; "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.api.ranges import SEED
 from bench.config import parse_set_args
 from bench.errors import BenchError, ConfigError, did_you_mean
 
@@ -87,6 +88,9 @@ def _seeds(value: Any, source: str) -> tuple[int, ...]:
             ) from None
     if not seeds:
         raise ConfigError(f"seeds: no seeds given{_where(source)}")
+    for seed in seeds:
+        if seed not in SEED:
+            raise ConfigError(f"seeds: {seed} is not {SEED.describe()}{_where(source)}")
     return tuple(dict.fromkeys(seeds))
 
 
