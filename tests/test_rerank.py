@@ -153,6 +153,22 @@ def test_small_blocks_equal_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
     np.testing.assert_allclose(re_ranking(qg, qq, gg), whole, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("num_q", "num_g", "k1", "k2"),
+    [(2, 3, 20, 6), (1, 1, 20, 6), (3, 4, 6, 3), (4, 9, 20, 20), (2, 5, 9, 1)],
+)
+def test_sets_smaller_than_the_neighbourhoods_equal_reference(
+    num_q: int, num_g: int, k1: int, k2: int
+) -> None:
+    """Fewer than k1 + 1 (or k2) items in all: every item is a neighbour, as in the reference."""
+    q, g = clustered(num_q, num_g, 8, seed=num_q * 10 + num_g)
+    qg, qq, gg = matrices(q, g, "euclidean")
+    want = reference_re_ranking(qg, qq, gg, k1, k2, 0.3)
+    np.testing.assert_allclose(re_ranking(qg, qq, gg, k1, k2, 0.3), want, rtol=0, atol=1e-5)
+    got = rerank_features(q, g, "euclidean", k1, k2, 0.3).numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
 def test_tensor_inputs_and_features() -> None:
     q, g = clustered(10, 45, 8, seed=9)
     qg, qq, gg = matrices(q, g, "cosine")

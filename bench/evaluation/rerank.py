@@ -342,14 +342,16 @@ def _expansion_sets(
     r_big = _reciprocal(big, pool)  # (n, k1+1)
     r_half = _reciprocal(half, pool)  # (n, kh+1)
     size_half = r_half.sum(1)
-    width = (k1 + 1) * (kh + 2)
-    step = max(1, _ROW_ELEMENTS // ((k1 + 1) * (kh + 1) * (k1 + 1)))
+    # Fewer than k1 + 1 items: every item is a neighbour, as in the reference's full argsort.
+    wb, wh = big.shape[1], half.shape[1]
+    width = wb * (wh + 1)
+    step = max(1, _ROW_ELEMENTS // (wb * wh * wb))
 
     def part(s: int) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.arange(s, min(s + step, n), device=nbr.device)
-        cand = big[rows]  # (b, k1+1) the candidates c, valid where r_big
+        cand = big[rows]  # (b, wb) the candidates c, valid where r_big
         cand_ok = r_big[rows]
-        members = half[cand]  # (b, k1+1, kh+1) R(c, kh) before its mask
+        members = half[cand]  # (b, wb, wh) R(c, kh) before its mask
         member_ok = r_half[cand]
         in_r = (members[..., None] == cand[:, None, None, :]) & cand_ok[:, None, None, :]
         shared = (in_r.any(-1) & member_ok).sum(-1)  # |R(c, kh) & R(i, k1)|
@@ -421,6 +423,7 @@ def _encoding(
     w = torch.exp(-_original_distances(source, rows, cols, col_max, keep_idx, keep_d))
     total = torch.zeros(n, dtype=torch.float32, device=device).index_add_(0, rows, w)
     v = _sparse(rows, cols, w / total[rows], n)
+    k2 = min(k2, n)  # fewer than k2 items: the reference averages over all of them
     if k2 == 1:
         return v
     qe_rows = torch.arange(n, device=device).repeat_interleave(k2)
