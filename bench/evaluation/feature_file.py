@@ -53,8 +53,21 @@ def load_features(path: str | Path) -> FeatureFile:
     path = Path(path)
     if not path.is_file():
         raise FeatureFileError(f"features file not found: {path}")
+    with path.open("rb") as fh:
+        magic = fh.read(6)
+    if magic == b"\x93NUMPY":
+        raise FeatureFileError(
+            f"{path}: a single array (.npy), not an .npz archive of the keys "
+            f"{', '.join((*FEATURE_KEYS, *LABEL_KEYS))}; save them with numpy.savez"
+        )
+    if not magic.startswith(b"PK"):
+        raise FeatureFileError(f"{path}: not an .npz file (a zip archive of arrays)")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise FeatureFileError(f"{path}: not a readable .npz file ({exc})") from None
+    try:
+        with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise FeatureFileError(f"{path}: not a readable .npz file ({exc})") from None
@@ -81,6 +94,8 @@ def load_features(path: str | Path) -> FeatureFile:
         )
     if q.shape[0] == 0 or g.shape[0] == 0:
         raise FeatureFileError(f"{path}: 'query_features' and 'gallery_features' need rows")
+    if q.shape[1] == 0:
+        raise FeatureFileError(f"{path}: the features have width 0 (shape {tuple(q.shape)})")
     labels = {
         key: _integers(
             path,
