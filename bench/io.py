@@ -4,7 +4,8 @@ Every write goes to a temp file in the target's folder (``.<name>.<random>.tmp``
 ``*.json`` or ``*.png``), is flushed and fsynced, then renamed onto the target with
 ``os.replace``: a reader sees the old file or the new one, also while writers run concurrently,
 and a failed write leaves the old file intact. :class:`StagedFolder` does the same for a whole
-folder (generated or extracted data).
+folder (generated or extracted data). :func:`read_text` reads a text file as UTF-8, with one
+error naming the file and the first bad byte when it is not.
 """
 
 from __future__ import annotations
@@ -26,6 +27,26 @@ def cache_dir() -> Path:
         return Path(os.environ["BENCH_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "reid-bench"
+
+
+def read_text(path: Path, *, what: str, error: Callable[[str], Exception]) -> str:
+    """The text of ``path`` read as UTF-8 (a leading UTF-8 BOM is dropped).
+
+    Bytes that are not UTF-8 raise ``error(message)``, the message naming ``what`` (``"captions
+    file"``), the file and the first bad byte: ``captions file a/c.json: not UTF-8 text (byte
+    0xff at offset 12); save it as UTF-8``. The caller picks ``error`` (this module sits below
+    :mod:`bench.errors`); ``OSError`` passes through.
+    """
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        where = f"{what} {path}" if what else str(path)
+        offset = e.start + len(data) - len(e.object)  # the codec reports it past a BOM
+        raise error(
+            f"{where}: not UTF-8 text (byte 0x{data[offset]:02x} at offset {offset}); "
+            f"save it as UTF-8"
+        ) from e
 
 
 def atomic_write(path: Path, write: Callable[[IO[Any]], object], *, binary: bool = False) -> None:

@@ -9,13 +9,22 @@ Every malformed input raises :class:`~bench.errors.DatasetError` naming the file
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.api.samples import Sample, Splits
-from bench.data.files import check_columns, existing_file, read_json
+from bench.data.files import (
+    check_columns,
+    dangling_note,
+    existing_file,
+    image_files,
+    listing,
+    read_json,
+    read_text_file,
+)
 from bench.data.splits import fold_index, kfold_by_identity, relabel
 from bench.errors import RAISE, DatasetError, Problems
 
@@ -48,12 +57,14 @@ def read_text_sheet(path: Path) -> dict[str, str]:
 
     ``.xlsx`` (first worksheet) or ``.csv`` with the columns ``id`` and ``Eng_text``; ``.json``
     as an object ``{id: text}`` or a list of ``{"id": ..., "Eng_text": ...}`` records. Ids are
-    read as text (``0011`` stays ``0011``). An id listed twice with different texts is an error.
+    read as text (``0011`` stays ``0011``); the file is UTF-8 (a BOM is allowed). An id listed
+    twice with different texts, and an id with an empty or blank text, are errors naming the
+    sheet and the ids.
     """
     path = existing_file(path, "text sheet")
     suffix = path.suffix.lower()
     if suffix == ".json":
-        data = read_json(path)
+        data = read_json(path, "text sheet", "texts")  # a repeated id: an error
         if isinstance(data, dict):
             rows = [(str(k), v) for k, v in data.items()]
         elif isinstance(data, list) and all(isinstance(r, dict) for r in data):
@@ -72,25 +83,37 @@ def read_text_sheet(path: Path) -> dict[str, str]:
             f"text sheet {path}: unsupported format {suffix!r} (use {', '.join(SHEET_SUFFIXES)})"
         )
     texts: dict[str, str] = {}
+    repeated: list[str] = []
     for raw_id, raw_text in rows:
         if raw_id is None or str(raw_id).strip() in ("", "nan"):
             continue
         key = str(raw_id).strip()
         text = "" if raw_text is None else str(raw_text).strip()
-        if key in texts and texts[key] != text:
-            raise DatasetError(f"text sheet {path} lists id {key!r} twice with different texts")
-        texts[key] = text
+        if key in texts and texts[key] != text and key not in repeated:
+            repeated.append(key)
+        texts.setdefault(key, text)
+    if repeated:
+        ids = ("id " if len(repeated) == 1 else "ids ") + listing(map(repr, repeated))
+        raise DatasetError(f"text sheet {path} lists {ids} twice with different texts")
+    blank = [key for key, text in texts.items() if not text]
+    if blank:
+        ids = ("id " if len(blank) == 1 else "ids ") + listing(map(repr, blank))
+        have = "has an empty" if len(blank) == 1 else "have empty"
+        raise DatasetError(
+            f"text sheet {path}: {ids} {have} {SHEET_COLUMNS[1]}; write a text or drop the row"
+        )
     return texts
 
 
 def _read_table(path: Path) -> list[tuple[Any, Any]]:
     import pandas as pd
 
+    text = read_text_file(path, "text sheet") if path.suffix.lower() == ".csv" else None
     try:
-        if path.suffix.lower() == ".xlsx":
+        if text is None:
             df = pd.read_excel(path, dtype=str, engine="openpyxl")
         else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except Exception as e:  # openpyxl/pandas raise many kinds on a damaged file
         raise DatasetError(f"cannot read text sheet {path}: {type(e).__name__}: {e}") from e
     df.columns = [str(c).strip() for c in df.columns]
@@ -123,11 +146,11 @@ def _clip_frames(clip: Path, problems: Problems) -> list[Path]:
     if not clip.is_dir():
         problems.report(
             clip,
-            f"folder {clip} is missing; every polyp folder needs 1/ (first screening) and 2/ "
-            f"(second screening): {COLO_PAIR_TREE}",
+            f"folder {clip} is missing{dangling_note(clip)}; every polyp folder needs 1/ (first "
+            f"screening) and 2/ (second screening): {COLO_PAIR_TREE}",
         )
         return []
-    frames = [p for p in clip.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    frames = image_files(clip, IMAGE_SUFFIXES, problems)  # reports symlinks to nothing
     if not frames:
         problems.report(clip, f"clip folder {clip} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return sorted(frames, key=lambda p: natural_key(p.name))

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bench.data.captions import read_captions
-from bench.data.files import existing_file, read_json
+from bench.data.files import existing_file, listing, read_json
 from bench.errors import DatasetError
 
 __all__ = [
@@ -421,19 +421,21 @@ def read_cuhk_pedes(
     read at a time: base names repeat across sources. ``caption`` picks the caption by index
     (0, the first, by default: each image has two, by different annotators) or ``"all"`` joins
     them with a space. A base name listed twice in the source with different text is an error,
-    unless ``duplicates="first"`` keeps the first.
+    unless ``duplicates="first"`` keeps the first; an empty caption is an error naming its
+    records.
     """
     path = existing_file(path, "CUHK-PEDES file")
     if duplicates not in ("error", "first"):
         raise DatasetError(f"duplicates must be 'error' or 'first', not {duplicates!r}")
     if not (caption == "all" or (isinstance(caption, int) and not isinstance(caption, bool))):
         raise DatasetError(f"caption must be an index (0, 1, ...) or 'all', not {caption!r}")
-    records = read_json(path)
+    records = read_json(path, "CUHK-PEDES file")
     if not isinstance(records, list):
         raise DatasetError(f"CUHK-PEDES file {path} must hold a JSON list of records")
     out: dict[str, str] = {}
     origin: dict[str, str] = {}
     sources: dict[str, int] = {}
+    blank: list[str] = []
     for i, record in enumerate(records):
         where = f"CUHK-PEDES file {path}, record {i + 1}"
         if not isinstance(record, dict):
@@ -463,6 +465,9 @@ def read_cuhk_pedes(
             )
         else:
             text = captions[caption].strip()
+        if not text:
+            blank.append(file_path)
+            continue
         name = parts[-1]
         if name in out and out[name] != text and duplicates == "error":
             raise DatasetError(
@@ -471,6 +476,12 @@ def read_cuhk_pedes(
             )
         if name not in out:
             out[name], origin[name] = text, file_path
+    if blank:
+        which = "the captions" if caption == "all" else f"caption {caption}"
+        raise DatasetError(
+            f"CUHK-PEDES file {path}: {which} of {listing(blank)} "
+            f"{'is' if len(blank) == 1 else 'are'} empty"
+        )
     if not out:
         listed = ", ".join(f"{k or '(no folder)'} ({n})" for k, n in sorted(sources.items()))
         raise DatasetError(

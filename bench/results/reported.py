@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from bench.errors import BenchError
+from bench.io import read_text
 
 #: Metric keys a reported table may list (as in run records' ``metrics``).
 REPORTED_METRICS = ("mAP", "rank1", "rank5", "rank10", "mINP")
@@ -44,7 +45,7 @@ def load_reported_file(path: Path) -> list[dict[str, Any]]:
     """The rows of one reported-results YAML file as leaderboard records."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path, what="reported results", error=ReportedError))
     except (OSError, yaml.YAMLError) as e:
         raise ReportedError(f"cannot read reported results {path}: {e}") from e
     _require(isinstance(data, dict), path, "top level", "expected a mapping")

@@ -11,6 +11,7 @@ from typing import Any
 from bench.api.ranges import SEED
 from bench.config import parse_set_args
 from bench.errors import BenchError, ConfigError, did_you_mean
+from bench.io import read_text
 
 EXECUTORS = ("local", "ray")
 
@@ -182,10 +183,10 @@ def load_sweep_file(path: Path) -> dict[str, Any]:
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path, what="sweep file", error=BenchError))
     except FileNotFoundError:
         raise BenchError(f"sweep file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise BenchError(f"cannot read sweep file {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise BenchError(f"sweep file {path} is not valid YAML: {exc}") from exc

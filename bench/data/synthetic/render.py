@@ -92,8 +92,8 @@ def read_marker(root: Path) -> dict[str, Any] | None:
     if not marker.is_file():
         return None
     try:
-        return json.loads(marker.read_text())
-    except (OSError, json.JSONDecodeError):
+        return json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # unreadable, not UTF-8 or not JSON: generate it again
         return None
 
 
