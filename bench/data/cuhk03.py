@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 from bench.api.samples import Sample
-from bench.data.files import existing_file
-from bench.errors import DatasetError
+from bench.data.files import dangling_note, existing_file, image_files
+from bench.errors import RAISE, DatasetError
 from bench.io import StagedFolder, cache_dir
 
 __all__ = [
@@ -124,12 +124,16 @@ def read_np_folder(folder: Path) -> list[Sample]:
 
     ``pid`` is the 4-digit identity, ``camid`` the camera minus 1, ``frame`` the row number ``N``
     of ``PPPP_cC_N.png``. Other files (``Thumbs.db``) are ignored; an image whose name does not
-    parse, or names a camera other than 1 or 2, is an error naming it.
+    parse, or names a camera other than 1 or 2, or is a symlink whose target does not exist, is an
+    error naming it.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DatasetError(f"folder {folder} is missing; expected the CUHK03-NP layout {NP_TREE}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in NP_SUFFIXES)
+        raise DatasetError(
+            f"folder {folder} is missing{dangling_note(folder)}; expected the CUHK03-NP layout "
+            f"{NP_TREE}"
+        )
+    files = image_files(folder, NP_SUFFIXES, RAISE)  # a symlink to nothing is an error
     if not files:
         raise DatasetError(f"folder {folder} holds no .png images")
     samples = []
@@ -157,7 +161,8 @@ def read_np_splits(root: Path, variant: str) -> tuple[list[Sample], list[Sample]
     for name in NP_SPLIT_FOLDERS:
         if not (base / name).is_dir():
             raise DatasetError(
-                f"folder {base / name} is missing; expected the CUHK03-NP layout {NP_TREE} "
+                f"folder {base / name} is missing{dangling_note(base / name)}; expected the "
+                f"CUHK03-NP layout {NP_TREE} "
                 f"(with <root> = {root})"
             )
     train, query, gallery = (read_np_folder(base / name) for name in NP_SPLIT_FOLDERS)

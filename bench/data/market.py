@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from bench.api.dataset import DatasetAdapter
 from bench.api.samples import JUNK_PID, Sample, Splits
 from bench.data.captions import attach_text, read_captions
+from bench.data.files import dangling_note, image_files
 from bench.data.splits import relabel
 from bench.data.text_sources import read_text_source
 from bench.errors import RAISE, DatasetError, Problems
@@ -55,8 +56,9 @@ def read_market_folder(
     ``pattern`` is :data:`MARKET`, :data:`DUKE` (or their names) or any regex with the named
     groups ``pid``, ``cam`` and ``frame``. ``camid`` is the camera number minus 1; ``pid`` is kept
     as written (``-1`` junk and ``0`` distractors included). Files that are not ``.jpg``
-    (Market ships ``Thumbs.db``) are ignored; a ``.jpg`` whose name does not parse is a problem
-    (raised, or collected and skipped by ``problems``).
+    (Market ships ``Thumbs.db``) are ignored; a ``.jpg`` whose name does not parse, and ``.jpg``
+    symlinks whose target does not exist, are a problem (raised, or collected and skipped by
+    ``problems``).
     """
     if isinstance(pattern, str):
         if pattern not in PATTERNS:
@@ -68,11 +70,11 @@ def read_market_folder(
     if not folder.is_dir():
         problems.report(
             folder,
-            f"folder {folder} is missing; expected the release layout {MARKET_TREE} "
-            f"(with <root> = {folder.parent})",
+            f"folder {folder} is missing{dangling_note(folder)}; expected the release layout "
+            f"{MARKET_TREE} (with <root> = {folder.parent})",
         )
         return []
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".jpg" and p.is_file())
+    files = image_files(folder, (".jpg",), problems)  # reports symlinks to nothing
     if not files:
         problems.report(folder, f"folder {folder} holds no .jpg images")
         return []
@@ -103,8 +105,8 @@ def read_market_splits(
         if not (root / name).is_dir():
             problems.report(
                 root / name,
-                f"folder {root / name} is missing; expected the release layout {MARKET_TREE} "
-                f"(with <root> = {root})",
+                f"folder {root / name} is missing{dangling_note(root / name)}; expected the "
+                f"release layout {MARKET_TREE} (with <root> = {root})",
             )
     folders = [root / name for name in ("bounding_box_train", "query", "bounding_box_test")]
     train, query, gallery = (
