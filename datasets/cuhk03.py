@@ -109,5 +109,10 @@ class CUHK03(DatasetAdapter):
         if fold is not None:
             raise DatasetError(f"dataset {self.name!r} has one fixed split, not fold {fold!r}")
         kind, where, (train, query, gallery) = self._read()
-        meta = {"root": str(where), "variant": self.variant, "source": kind}
+        meta = {
+            "root": str(where),
+            "variant": self.variant,
+            "source": kind,
+            "train_pids": sorted({s.pid for s in train}),  # checked against the test pids
+        }
         return Splits(relabel(train), query, gallery, meta=meta)

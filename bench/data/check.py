@@ -1,20 +1,24 @@
 """``bench data check`` and ``bench data info``: what a dataset root holds, and what is wrong.
 
 :func:`check_dataset` lists every problem it can find before a run would meet it: missing
-folders, file names that do not parse, images that do not decode, identities in both train and
-test, text sheet rows with no images and polyps with no text. With no problem it returns the
+folders, file names that do not parse, images that do not decode, symlinks to nothing, text files
+that are not UTF-8, repeated keys and empty texts, text sheet rows with no images and polyps
+with no text, and what ``bench run`` refuses too (:mod:`bench.data.guards`: identities in both
+train and test, images that do not exist, empty texts). With no problem it returns the
 statistics table (identities, images, cameras per split, text coverage).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.api.dataset import DatasetAdapter
-from bench.api.samples import Sample, Splits
+from bench.api.samples import Sample
 from bench.config import flatten
+from bench.data.guards import split_problems
 from bench.data.images import open_image
 from bench.errors import DatasetError, Problems
 from bench.progress import progress
@@ -52,19 +56,6 @@ def split_stats(samples: Sequence[Sample], distractors: bool = False) -> dict[st
     }
 
 
-def _overlap(splits: Splits, problems: Problems, where: str) -> None:
-    train_pids = set(splits.meta.get("train_pids", ()))
-    if not train_pids:
-        return
-    test_samples = {s.pid: s.path for s in [*splits.query, *splits.gallery] if s.pid > 0}
-    for pid in sorted(train_pids & set(test_samples)):
-        problems.report(
-            test_samples[pid],
-            f"identity {pid} is in both the training and the test split of {where} "
-            f"(e.g. {test_samples[pid]})",
-        )
-
-
 def check_dataset(adapter: DatasetAdapter, *, verify_images: bool = True) -> DataReport:
     """Scan ``adapter``'s root, then load every fold, check identities and decode every image."""
     report = DataReport(adapter.name, str(adapter.root))
@@ -80,7 +71,11 @@ def check_dataset(adapter: DatasetAdapter, *, verify_images: bool = True) -> Dat
         except DatasetError as e:
             problems.report(adapter.root, str(e))
             continue
-        _overlap(splits, problems, adapter.name + (f" {fold}" if fold else ""))
+        found = Problems(collect=True)
+        split_problems(splits, adapter.name, fold, found)  # what bench run refuses
+        for item in found.items:
+            if item not in problems.items:  # folds share images: say it once
+                problems.items.append(item)
         for split in ("train", "query", "gallery"):
             samples = getattr(splits, split)
             market_test = adapter.protocol == "market" and split != "train"
@@ -88,8 +83,9 @@ def check_dataset(adapter: DatasetAdapter, *, verify_images: bool = True) -> Dat
             report.rows.append({"fold": fold or "-", "split": split, **stats})
             paths.update(dict.fromkeys(s.path for s in samples))
     if verify_images:
+        readable = [p for p in paths if os.path.exists(p)]  # missing ones are listed already
         for path in progress(
-            paths,
+            readable,
             desc=f"{adapter.name}: decoding images",
             unit="img",
             enabled=adapter.show_progress,

@@ -18,6 +18,7 @@ from bench.api.method import Method, MethodSpec
 from bench.api.samples import Sample, Splits
 from bench.config import NON_EXPERIMENT_PREFIXES, config_hash, resolve_config
 from bench.data.fingerprint import data_fingerprint
+from bench.data.guards import refuse_unsafe_splits
 from bench.engine import distributed
 from bench.engine.context import RunContext, atomic_torch_save, seed_everything
 from bench.engine.devices import resolve_device
@@ -250,6 +251,7 @@ def _run_fold(
     spec, config = resolved.spec, resolved.config
     t_start = time.perf_counter()
     splits = target.load(fold)
+    refuse_unsafe_splits(splits, target.name, fold)  # overlap, missing images, empty texts
     source_splits = source.load(None) if source is not None else None
     data = fingerprints(target, splits, source, source_splits)
     train = source_splits.train if source_splits is not None else splits.train
