@@ -47,7 +47,7 @@ from tabulate import tabulate
 from bench.config import NON_EXPERIMENT_PREFIXES, config_hash
 from bench.errors import BenchError
 from bench.io import atomic_write_text
-from bench.results.records import read_records, runs_dir
+from bench.results.records import print_skipped, read_records, runs_dir
 
 #: Metric keys of a record's ``metrics``, in table order.
 METRIC_COLUMNS = ("mAP", "rank1", "rank5", "rank10", "mINP")
@@ -83,11 +83,7 @@ DIFF_COLUMN = "set:"
 
 def _fingerprints(record: Mapping[str, Any]) -> dict[str, str]:
     data = record.get("data") or {}
-    out = {}
-    for role, value in sorted(data.items()) if isinstance(data, dict) else []:
-        fp = value.get("fingerprint") if isinstance(value, dict) else value
-        out[str(role)] = str(fp)
-    return out
+    return {role: str(value["fingerprint"]) for role, value in sorted(data.items())}
 
 
 def configuration(record: Mapping[str, Any]) -> str:
@@ -108,12 +104,8 @@ def configuration(record: Mapping[str, Any]) -> str:
             "source": record.get("source") if record.get("reported") else None,
             "data": _fingerprints(record),
             "config": {
-                k: v
-                for k, v in sorted(config.items())
-                if not str(k).startswith(NON_EXPERIMENT_PREFIXES)
-            }
-            if isinstance(config, dict)
-            else None,
+                k: v for k, v in sorted(config.items()) if not k.startswith(NON_EXPERIMENT_PREFIXES)
+            },
         }
     )[:12]
 
@@ -149,14 +141,11 @@ def _metric_percent(metrics: dict[str, Any], key: str) -> float:
     """``metrics[key]`` in percent; Rank-k falls back to ``cmc[k-1]``; NaN if absent."""
     value = metrics.get(key)
     if value is None and key in _RANK_KEYS:
-        cmc = metrics.get("cmc")
+        cmc = metrics.get("cmc") or []
         k = _RANK_KEYS[key]
-        if isinstance(cmc, list) and len(cmc) >= k:
+        if len(cmc) >= k:
             value = cmc[k - 1]
-    try:
-        return 100.0 * float(value)
-    except (TypeError, ValueError):
-        return math.nan
+    return math.nan if value is None else 100.0 * float(value)
 
 
 def _joined(values: Iterable[Any]) -> str:
@@ -179,7 +168,6 @@ def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
     for r in records:
         metrics = r.get("metrics") or {}
         diff = r.get("config_diff") or {}
-        diff = {str(k): v for k, v in diff.items()} if isinstance(diff, dict) else {}
         diff_keys += [k for k in diff if k not in diff_keys]
         fps = _fingerprints(r)
         rows.append(
@@ -425,12 +413,14 @@ def write_leaderboard(
     The default ``out`` is ``results_dir / "leaderboard.<ext>"`` (md, csv, tex). With
     ``reported_dir``, the papers' numbers in that folder
     (:func:`bench.results.reported.load_reported`) are added as ``(reported)`` rows. Returns the
-    path written and the text. BenchError for an unknown format, no records, or a ``dataset``
-    that has no records (the message lists those that have).
+    path written and the text. A record that cannot be read or breaks the schema
+    (:mod:`bench.results.schema`) is left out with one line on stderr naming the file and the
+    field (:func:`bench.results.records.print_skipped`). BenchError for an unknown format, no
+    records, or a ``dataset`` that has no records (the message lists those that have).
     """
     _check_format(fmt)
     results_dir = Path(results_dir)
-    records = read_records(results_dir)
+    records = read_records(results_dir, on_skip=print_skipped)
     if reported_dir is not None:
         from bench.results.reported import load_reported
 

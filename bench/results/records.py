@@ -4,6 +4,10 @@ Every write is atomic (:func:`bench.io.atomic_write_json`: temp file in the same
 ``os.replace``), so a reader never sees a half-written record, even while runs write
 concurrently. Temp files are named ``.<name>.<random>.tmp`` and never match ``*.json``.
 
+Every read checks the record against :mod:`bench.results.schema`. The leaderboard's
+:func:`read_records` skips a record that is unreadable or breaks it, with one warning naming the
+file and the field; :func:`load_record` (one run asked for by id) raises instead.
+
 Runs that failed (``bench sweep`` records them) go to ``<results_dir>/failed/``, one file per
 failing run keyed by its config hash, never among the records: the leaderboard cannot count them,
 and a later success of the same run removes its failure file.
@@ -12,18 +16,25 @@ and a later success of the same run removes its failure file.
 from __future__ import annotations
 
 import json
-import re
+import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, close_matches
 from bench.io import atomic_write_json
+from bench.results.schema import RUN_ID, RecordError, validate_record
 
 #: Keys every run record must have (write_record refuses a record without them).
 REQUIRED_KEYS = ("run_id", "method", "dataset", "metrics", "seed")
 
-_BAD_RUN_ID = re.compile(r"[/\\\x00]")
+#: What a reader does with a record it skips: called with the file and the reason.
+OnSkip = Callable[[Path, str], None]
+
+
+class SkippedRecordWarning(UserWarning):
+    """A run record was left out of a read: unreadable, or it breaks the schema."""
 
 
 def runs_dir(results_dir: Path) -> Path:
@@ -32,12 +43,7 @@ def runs_dir(results_dir: Path) -> Path:
 
 
 def _check_run_id(run_id: Any) -> str:
-    if (
-        not isinstance(run_id, str)
-        or not run_id
-        or run_id.startswith(".")
-        or _BAD_RUN_ID.search(run_id)
-    ):
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise BenchError(
             f"invalid run_id {run_id!r}: it must be a non-empty file name without '/' or '\\' "
             "that does not start with '.'"
@@ -63,51 +69,80 @@ def _record_files(results_dir: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
 
 
-def _read_one(path: Path) -> dict[str, Any] | None:
-    """The record in ``path``, or None (with a warning) if it cannot be read or is malformed."""
+def _load(path: Path) -> dict[str, Any]:
+    """The valid record in ``path``; OSError, or RecordError saying what is wrong with it."""
+    raw = path.read_bytes()
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        warnings.warn(f"skipping unreadable run record {path}: {exc}", stacklevel=3)
-        return None
-    if not isinstance(record, dict):
-        warnings.warn(f"skipping run record {path}: not a JSON object", stacklevel=3)
-        return None
-    missing = [k for k in REQUIRED_KEYS if k not in record]
-    if missing:
-        warnings.warn(
-            f"skipping run record {path}: missing key(s) {', '.join(missing)}", stacklevel=3
-        )
-        return None
-    return record
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RecordError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(
+            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise RecordError("not valid JSON: nested too deeply") from None
+    return validate_record(data)
+
+
+def warn_skipped(path: Path, reason: str) -> None:
+    """:func:`read_records`' default: a :class:`SkippedRecordWarning` ``skipped <file>: <why>``,
+    attributed to the caller of :func:`read_records`."""
+    warnings.warn(f"skipped {path}: {reason}", SkippedRecordWarning, stacklevel=4)
+
+
+def print_skipped(path: Path, reason: str) -> None:
+    """One line on stderr: ``bench: warning: skipped <file>: <why>``."""
+    print(f"bench: warning: skipped {path}: {reason}", file=sys.stderr)
+
+
+def _read_one(path: Path, on_skip: OnSkip) -> dict[str, Any] | None:
+    """The record in ``path``, or None (after ``on_skip``) if it is unreadable or invalid."""
+    try:
+        return _load(path)
+    except RecordError as exc:
+        on_skip(path, str(exc))
+    except OSError as exc:
+        on_skip(path, f"cannot read it: {exc.strerror or exc}")
+    return None
 
 
 def _sort_key(record: dict[str, Any]) -> tuple[str, str, int, str, str, str]:
-    seed = record.get("seed")
     return (
-        str(record["dataset"]),
-        str(record["method"]),
-        seed if isinstance(seed, int) else -1,
-        str(record.get("fold") or ""),
-        str(record.get("train_dataset") or ""),
-        str(record["run_id"]),
+        record["dataset"],
+        record["method"],
+        record["seed"],
+        record.get("fold") or "",
+        record.get("train_dataset") or "",
+        record["run_id"],
     )
 
 
-def read_records(results_dir: Path, *, dataset: str | None = None) -> list[dict[str, Any]]:
-    """Every record in ``runs/*.json``, sorted by (dataset, method, seed, fold).
+def read_records(
+    results_dir: Path, *, dataset: str | None = None, on_skip: OnSkip = warn_skipped
+) -> list[dict[str, Any]]:
+    """Every valid record in ``runs/*.json``, sorted by (dataset, method, seed, fold).
 
-    A file that cannot be parsed (e.g. truncated by a crash or another tool) is skipped with a
-    ``warnings.warn`` naming it; a missing ``runs`` folder gives an empty list.
+    A file that cannot be read or parsed (e.g. truncated by a crash or another tool), or whose
+    record breaks the schema (:func:`bench.results.schema.validate_record`), is skipped:
+    ``on_skip(path, reason)`` is called with the reason naming the field at fault (default
+    :func:`warn_skipped`). A missing ``runs`` folder gives an empty list.
     """
-    records = [r for p in _record_files(results_dir) if (r := _read_one(p)) is not None]
-    if dataset is not None:
-        records = [r for r in records if r["dataset"] == dataset]
+    records = []
+    for path in _record_files(results_dir):  # a loop, not a comprehension: the warning's stacklevel
+        record = _read_one(path, on_skip)
+        if record is not None and dataset in (None, record["dataset"]):
+            records.append(record)
     return sorted(records, key=_sort_key)
 
 
 def load_record(results_dir: Path, run_id: str) -> dict[str, Any]:
-    """The record with this ``run_id``; BenchError naming the id and the nearest ids if absent."""
+    """The record with this ``run_id``: BenchError naming the id and the nearest ids if absent,
+    or naming the file and the field if it is unreadable or breaks the schema."""
     path = runs_dir(results_dir) / f"{_check_run_id(run_id)}.json"
     if not path.is_file():
         known = [p.stem for p in _record_files(results_dir)]
@@ -115,12 +150,11 @@ def load_record(results_dir: Path, run_id: str) -> dict[str, Any]:
         hint = f"; nearest: {', '.join(near)}" if near else ""
         raise BenchError(f"no run record {run_id!r} under {runs_dir(results_dir)}{hint}")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BenchError(f"cannot read run record {path}: {exc}") from exc
-    if not isinstance(record, dict):
-        raise BenchError(f"run record {path} is not a JSON object")
-    return record
+        return _load(path)
+    except RecordError as exc:
+        raise RecordError(f"invalid run record {path}: {exc}") from None
+    except OSError as exc:
+        raise BenchError(f"cannot read run record {path}: {exc.strerror or exc}") from exc
 
 
 def failed_dir(results_dir: Path) -> Path:
