@@ -14,6 +14,7 @@ is an error naming the sheet and the id.
 from __future__ import annotations
 
 from bench.api.dataset import DatasetAdapter
+from bench.api.ranges import AT_LEAST_TWO
 from bench.api.registry import register_dataset
 from bench.api.samples import Splits
 from bench.data.colo_pair import (
@@ -38,6 +39,7 @@ class ColoPair(DatasetAdapter):
     modalities = frozenset({"image", "text", "clip"})
     protocol = "colo-pair"
     config_choices = {"protocol.level": LEVELS, "colo_pair.text_key": TEXT_KEYS}
+    config_ranges = {"protocol.folds": AT_LEAST_TWO}
     default_config = {
         "protocol": {"folds": 4, "level": "frame"},
         "colo_pair": {"text_key": "polyp"},

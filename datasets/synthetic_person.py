@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.api.dataset import DatasetAdapter
+from bench.api.ranges import AT_LEAST_TWO, SEED
 from bench.api.registry import register_dataset
 from bench.api.samples import Splits
 from bench.data.captions import read_captions
@@ -29,6 +30,7 @@ class SyntheticPerson(DatasetAdapter):
     modalities = frozenset({"image", "text"})
     protocol = "market"
     default_config = {"synthetic": {"seed": 0, "identities": DEFAULT_IDENTITIES}}
+    config_ranges = {"synthetic.seed": SEED, "synthetic.identities": AT_LEAST_TWO}
 
     def _params(self) -> tuple[object, object]:
         return (

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.api.dataset import DatasetAdapter
+from bench.api.ranges import AT_LEAST_TWO, SEED
 from bench.api.registry import register_dataset
 from bench.api.samples import Splits
 from bench.data.colo_pair import TEXT_KEYS, colo_pair_splits, read_colo_pair
@@ -35,6 +36,11 @@ class SyntheticPolyp(DatasetAdapter):
     modalities = frozenset({"image", "text", "clip"})
     protocol = "colo-pair"
     config_choices = {"protocol.level": LEVELS, "colo_pair.text_key": TEXT_KEYS}
+    config_ranges = {
+        "synthetic.seed": SEED,
+        "synthetic.identities": AT_LEAST_TWO,
+        "protocol.folds": AT_LEAST_TWO,
+    }
     default_config = {
         "synthetic": {"seed": 0, "identities": DEFAULT_IDENTITIES},
         "protocol": {"folds": 4, "level": "frame"},

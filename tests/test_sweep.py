@@ -122,7 +122,7 @@ def test_plan_covers_the_grid_and_checks_everything_first(tmp_path):
         (dict(methods=("bot", "nope")), r"unknown method 'nope'"),
         (dict(presets=("fast",)), r"unknown preset 'fast' for method 'bot'"),
         (dict(sets={"train.epoch": 1}), r"unknown config key 'train\.epoch'"),
-        (dict(sets={"resources.num_gpus": -1}), r"'resources\.num_gpus' must be at least 0"),
+        (dict(sets={"resources.num_gpus": -1}), r"'resources\.num_gpus' must be >= 0"),
         (dict(roots={"market1501": tmp_path}), r"--root names dataset 'market1501'"),
         (dict(device="gpu"), r"--device must be cpu or cuda"),
     ]

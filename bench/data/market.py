@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bench.api.dataset import DatasetAdapter
+from bench.api.ranges import NON_NEGATIVE, Range
 from bench.api.samples import JUNK_PID, Sample, Splits
 from bench.data.captions import attach_text, read_captions
 from bench.data.files import dangling_note, image_files
@@ -162,6 +163,7 @@ class MarketStyleRelease(DatasetAdapter):
     protocol: ClassVar[str] = "market"
     default_config: ClassVar[dict[str, Any]] = TEXT_CONFIG
     config_choices: ClassVar[dict[str, tuple[Any, ...]]] = TEXT_CHOICES
+    config_ranges: ClassVar[dict[str, Range]] = {"text.caption_index": NON_NEGATIVE}
 
     @classmethod
     def provided_modalities(cls, config: Mapping[str, Any]) -> frozenset[str]:

@@ -1,4 +1,4 @@
-"""Folders a run will write, checked before it starts: creatable, a folder, writable.
+"""Folders a run will write, checked before it starts: a folder (or creatable), writable.
 
 A results folder that is a file, read-only or on a full disk would otherwise fail after the
 first epoch; :func:`check_writable` fails first, in one line naming the folder.
@@ -15,18 +15,20 @@ from bench.errors import BenchError
 
 
 def check_writable(folder: Path, what: str) -> None:
-    """Create ``folder`` (and its parents) if needed and write a probe file in it; a
-    BenchError naming ``what`` and the folder when any of that fails."""
+    """``folder`` is a folder, or can be made one: a probe file is written (and removed) in it,
+    or in its nearest existing parent when it does not exist yet; nothing is created. A
+    BenchError naming ``what`` and the folder when that fails."""
     folder = Path(folder).expanduser()
+    existing = folder
     for part in (folder, *folder.parents):
         if part.exists() or part.is_symlink():
             if not part.is_dir():
                 kind = "a dangling link" if part.is_symlink() and not part.exists() else "a file"
                 raise BenchError(f"{what} {folder}: {part} is {kind}, not a folder")
+            existing = part
             break
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-probe.", suffix=".tmp")
         try:
             os.write(fd, b"0")
         finally:

@@ -12,7 +12,7 @@ from bench.api.dataset import DatasetAdapter
 from bench.config import config_hash
 from bench.engine.devices import parse_device
 from bench.engine.runner import RunRequest, fingerprints, fold_identity, prepare_run
-from bench.errors import BenchError, ConfigError
+from bench.errors import BenchError
 from bench.sweep.spec import SweepSpec
 
 #: The axes of a sweep's grid, each a field of a job's run request.
@@ -64,14 +64,9 @@ def _select_folds(target: DatasetAdapter, wanted: tuple[str, ...] | None) -> lis
     return [f for f in folds if f in wanted]
 
 
-def _resources(config: Mapping[str, Any], label: str) -> tuple[float, float]:
-    values = []
-    for key in ("resources.num_cpus", "resources.num_gpus"):
-        value = float(config[key])
-        if value < 0:
-            raise ConfigError(f"config key {key!r} must be at least 0, got {value} ({label})")
-        values.append(value)
-    return values[0], values[1]
+def _resources(config: Mapping[str, Any]) -> tuple[float, float]:
+    """What one run asks of a worker (ranges checked when the config was resolved)."""
+    return float(config["resources.num_cpus"]), float(config["resources.num_gpus"])
 
 
 def plan(spec: SweepSpec) -> tuple[list[Job], list[DatasetAdapter]]:
@@ -104,7 +99,7 @@ def plan(spec: SweepSpec) -> tuple[list[Job], list[DatasetAdapter]]:
                 if where not in adapters:
                     target.prepare()  # generate or verify once: fingerprints read the files
                     adapters[where] = target
-                num_cpus, num_gpus = _resources(resolved.config, f"{method} on {dataset}")
+                num_cpus, num_gpus = _resources(resolved.config)
                 folds = _select_folds(target, spec.folds)
                 data = {fold: fingerprints(target, target.load(fold)) for fold in folds}
                 for seed in spec.seeds:
