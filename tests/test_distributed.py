@@ -76,9 +76,9 @@ def test_ddp_building_blocks_match_one_process(subprocess_env):
 DDP_SETS = ["synthetic.identities=24", "train.epochs=1", "input.flip=0.0", "input.pad=0"]
 
 
-def _history(record: dict) -> list[dict]:
-    last = Path(record["checkpoint"]).with_name("last.pt")
-    return torch.load(last, weights_only=False)["history"]
+def _history(record: dict, results: Path) -> list[dict]:
+    last = (results / record["checkpoint"]).with_name("last.pt")
+    return torch.load(last, weights_only=True)["history"]
 
 
 def test_torchrun_bot_matches_a_single_process_run(tmp_path, subprocess_env):
@@ -117,9 +117,9 @@ def test_torchrun_bot_matches_a_single_process_run(tmp_path, subprocess_env):
     ddp = json.loads(files[0].read_text())
     assert ddp["hardware"]["world_size"] == 2 and single["hardware"]["world_size"] == 1
     assert ddp["config_hash"] == single["config_hash"]  # the same run, on 2 processes
-    assert Path(ddp["checkpoint"]).is_file()
+    assert (ddp_dir / ddp["checkpoint"]).is_file()
     assert output.count("mAP") == 2  # the result line and the table, printed by rank 0 only
-    for a, b in zip(_history(single), _history(ddp)):
+    for a, b in zip(_history(single, single_dir), _history(ddp, ddp_dir)):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
     a, b = single["metrics"], ddp["metrics"]
     print(

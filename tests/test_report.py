@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +69,11 @@ def _one_line_error(capsys, argv: list[str]) -> str:
 
 
 def test_run_saves_features_that_reproduce_its_metrics(polyp_run):
-    _, record = polyp_run
+    results, record = polyp_run
     saved = record["eval_artifacts"]
     assert Path(saved["features"]).parent == Path(record["checkpoint"]).parent
-    art = load_eval_artifacts(Path(saved["features"]), Path(saved["samples"]))
+    assert not Path(record["checkpoint"]).is_absolute()  # relative to the results folder
+    art = load_eval_artifacts(results / saved["features"], results / saved["samples"])
     assert art.has_features and art.similarity is None
     assert art.query_features.shape[0] == record["metrics"]["num_queries"] == len(art.query)
     assert art.query_features.shape[1] == art.gallery_features.shape[1]
@@ -149,10 +151,10 @@ def test_principal_projection_marks_the_responding_region():
 def test_attention_maps_of_bot(polyp_run):
     from bench.report.rebuild import rebuild_method as _rebuild_method
 
-    _, record = polyp_run
+    results, record = polyp_run
     art_paths = record["eval_artifacts"]
-    art = load_eval_artifacts(Path(art_paths["features"]), Path(art_paths["samples"]))
-    method = _rebuild_method(record, "cpu", False)
+    art = load_eval_artifacts(results / art_paths["features"], results / art_paths["samples"])
+    method = _rebuild_method(results, record, "cpu", False)
     samples = [art.query[0], art.gallery[0], art.gallery[1]]
     h, w = record["config"]["input.height"], record["config"]["input.width"]
     eigen = attention_maps(method, samples, "eigencam")
@@ -183,7 +185,8 @@ def test_report_writes_valid_pictures_and_a_page_that_shows_them(polyp_run, tmp_
     )
     assert code == 0, capsys.readouterr().err
     art = load_eval_artifacts(
-        Path(record["eval_artifacts"]["features"]), Path(record["eval_artifacts"]["samples"])
+        results / record["eval_artifacts"]["features"],
+        results / record["eval_artifacts"]["samples"],
     )
     with Image.open(art.query[0].path) as img:
         aspect = img.height / img.width
@@ -227,9 +230,10 @@ def test_report_chosen_queries_and_bad_query(polyp_run, tmp_path, capsys):
 
 
 def test_report_without_checkpoint_still_draws_the_rest(polyp_run, tmp_path):
-    _, record = polyp_run
+    results, record = polyp_run
+    shutil.copytree(results, tmp_path / "results")  # a moved folder: its paths are relative
     moved = copy.deepcopy(record)
-    moved["run_id"], moved["checkpoint"] = "moved", str(tmp_path / "gone" / "final.pt")
+    moved["run_id"], moved["checkpoint"] = "moved", "checkpoints/gone/final.pt"
     write_record(tmp_path / "results", moved)
     rep = make_report(tmp_path / "results", "moved", ReportOptions(progress=False))
     assert set(rep.images) == {"cmc", "ranked", "tsne"}
@@ -247,18 +251,19 @@ def test_bad_run_id_is_one_line_naming_close_ids(polyp_run, capsys):
 def test_run_without_saved_features_says_how_and_recompute_recreates_them(
     polyp_run, tmp_path, capsys
 ):
-    _, record = polyp_run
+    results, record = polyp_run
     old = copy.deepcopy(record)
     old["run_id"] = "old-run"
     old["eval_artifacts"] = None
     other = tmp_path / "results"
+    shutil.copytree(results, other)
     write_record(other, old)
     line = _one_line_error(capsys, ["report", "old-run", "--results-dir", str(other)])
     assert "has no saved query/gallery features" in line
     assert "bench report old-run --recompute" in line
-    with np.load(record["eval_artifacts"]["features"]) as npz:
+    with np.load(other / record["eval_artifacts"]["features"]) as npz:
         before = npz["query_features"]
-    Path(record["eval_artifacts"]["features"]).unlink()
+    (other / record["eval_artifacts"]["features"]).unlink()
     code = main(
         [
             *("report", "old-run", "--results-dir", str(other)),
@@ -268,7 +273,7 @@ def test_run_without_saved_features_says_how_and_recompute_recreates_them(
     assert code == 0, capsys.readouterr().err
     updated = json.loads((other / "runs" / "old-run.json").read_text())
     assert updated["eval_artifacts"] == record["eval_artifacts"]
-    with np.load(updated["eval_artifacts"]["features"]) as npz:
+    with np.load(other / updated["eval_artifacts"]["features"]) as npz:
         assert np.allclose(npz["query_features"], before, atol=1e-5)
     assert (other / "reports" / "old-run" / "index.html").is_file()
 
@@ -308,7 +313,7 @@ def test_score_method_report_and_switching_saving_off(tmp_path, capsys):
             progress=False,
         )
         assert run(off)[0]["eval_artifacts"] is None
-        with np.load(record["eval_artifacts"]["features"]) as npz:
+        with np.load(tmp_path / "a" / record["eval_artifacts"]["features"]) as npz:
             assert set(npz.files) == {"similarity"}
         rep = make_report(tmp_path / "a", record["run_id"], ReportOptions(progress=False))
     finally:

@@ -117,11 +117,11 @@ class Adversary(Method):
         pass
 
 
-def identity_null(record: dict, draws: int = 200) -> np.ndarray:
+def identity_null(record: dict, results: Path, draws: int = 200) -> np.ndarray:
     """mAPs of a run's saved representations against its labels with the gallery identities
     permuted: what the scores give when they carry no information about identity (clip and
     camera structure kept, so a method that ranks a clip's frames together is no better)."""
-    art = load_eval_artifacts(**{k: Path(v) for k, v in record["eval_artifacts"].items()})
+    art = load_eval_artifacts(**{k: results / v for k, v in record["eval_artifacts"].items()})
     q_pids, q_cams = sample_labels(art.query)
     g_pids, g_cams = sample_labels(art.gallery)
     ids = np.unique(g_pids)
@@ -138,8 +138,8 @@ def identity_null(record: dict, draws: int = 200) -> np.ndarray:
     return np.array(out)
 
 
-def at_chance(record: dict) -> tuple[float, np.ndarray]:
-    null = identity_null(record)
+def at_chance(record: dict, results: Path) -> tuple[float, np.ndarray]:
+    null = identity_null(record, results)
     measured = float(record["metrics"]["mAP"])
     print(f"mAP {measured:.3f}; identity-free null {null.mean():.3f} ± {null.std():.3f}")
     return measured, null
@@ -182,7 +182,7 @@ def test_an_adversary_of_every_field_but_pixels_scores_at_chance(tmp_path: Path,
             progress=False,
         )
     )
-    measured, null = at_chance(record)
+    measured, null = at_chance(record, tmp_path)
     assert null.min() <= measured <= null.max()
     assert record["text_policy"] == "fair" and record["oracle"] is False
     assert record["gallery_text_withheld"] == len(splits.gallery)
@@ -210,10 +210,10 @@ def test_text_only_dmcl_is_at_chance_unless_the_gallery_is_given_its_label(tmp_p
     fair = _text_only(tmp_path, "fair", [])
     assert fair["text_policy"] == "fair" and fair["oracle"] is False
     assert fair["answers"] == "score"
-    with np.load(fair["eval_artifacts"]["features"]) as npz:
+    with np.load(tmp_path / "fair" / fair["eval_artifacts"]["features"]) as npz:
         sim = npz["similarity"]
     assert np.ptp(sim, axis=1).max() < 1e-5  # one score per query: ties, broken by shuffled order
-    measured, null = at_chance(fair)
+    measured, null = at_chance(fair, tmp_path / "fair")
     assert null.min() <= measured <= null.max()
     oracle = _text_only(
         tmp_path, "oracle", ["dmcl.gallery_text=own", "protocol.oracle_gallery_text=true"]

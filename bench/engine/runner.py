@@ -37,6 +37,7 @@ from bench.evaluation.rank import RankMetrics
 from bench.io import cache_dir
 from bench.plugins import get_dataset, get_method
 from bench.results.artifacts import save_eval_artifacts
+from bench.results.paths import relative_to_results
 from bench.results.provenance import git_commit, hardware, thread_settings, versions
 from bench.results.records import write_record
 
@@ -314,7 +315,8 @@ def _run_fold(
     query, gallery = measured.query, measured.gallery
     artifacts = None
     if config["report.save_features"]:
-        artifacts = save_eval_artifacts(checkpoint_dir, query, gallery, measured.represented)
+        saved = save_eval_artifacts(checkpoint_dir, query, gallery, measured.represented)
+        artifacts = {k: relative_to_results(request.results_dir, Path(v)) for k, v in saved.items()}
     now = datetime.now(timezone.utc)
     run_id = "-".join(
         [now.strftime("%Y%m%dT%H%M%S%f"), spec.name, target.name, f"s{request.seed}"]
@@ -353,7 +355,8 @@ def _run_fold(
             "total_s": round(t2 - t_start, 3),
         },
         "resumed_from_epoch": ctx.resumed_from,
-        "checkpoint": str(checkpoint_dir / "final.pt"),
+        # Relative to the results folder, and read only inside it (bench.results.paths).
+        "checkpoint": relative_to_results(request.results_dir, checkpoint_dir / "final.pt"),
         "eval_artifacts": artifacts,
         "versions": versions(),
         "git_commit": git_commit(),

@@ -14,13 +14,18 @@ from bench.errors import BenchError
 from bench.evaluation.protocol import get_protocol
 from bench.plugins import get_dataset, get_method
 from bench.results.artifacts import save_eval_artifacts
+from bench.results.paths import inside_results, relative_to_results
 from bench.results.records import write_record
 
 
-def rebuild_method(record: dict[str, Any], device: str, progress: bool) -> Method:
-    """The run's method with its trained state from ``final.pt`` (config from the record)."""
-    ckpt = Path(str(record.get("checkpoint") or ""))
-    if not record.get("checkpoint") or not ckpt.is_file():
+def rebuild_method(
+    results_dir: Path, record: dict[str, Any], device: str, progress: bool
+) -> Method:
+    """The run's method with its trained state from ``final.pt`` (config from the record), read
+    only inside ``results_dir`` (:func:`bench.results.paths.inside_results`)."""
+    what = f"checkpoint of run {record['run_id']}"
+    ckpt = inside_results(results_dir, record.get("checkpoint"), what)
+    if not ckpt.is_file():
         raise BenchError(
             f"checkpoint {ckpt} of run {record['run_id']} is gone; re-run it: "
             f"{record.get('command') or 'bench run ...'}"
@@ -46,7 +51,7 @@ def recompute_artifacts(
 ) -> dict[str, str]:
     """Re-create a run's saved features from its checkpoint (no training) and note them in its
     record; ``root`` is the dataset folder when it is not in its default place."""
-    method = rebuild_method(record, device, progress)
+    method = rebuild_method(results_dir, record, device, progress)
     target = get_dataset(str(record["dataset"]))(root, record["config"], show_progress=progress)
     target.prepare()
     splits = target.load(record.get("fold"))
@@ -60,8 +65,9 @@ def recompute_artifacts(
         device=method.device,
         score=False,
     )
-    folder = Path(str(record["checkpoint"])).parent
-    paths = save_eval_artifacts(folder, measured.query, measured.gallery, measured.represented)
+    folder = inside_results(results_dir, record["checkpoint"], "checkpoint").parent
+    saved = save_eval_artifacts(folder, measured.query, measured.gallery, measured.represented)
+    paths = {k: relative_to_results(results_dir.resolve(), Path(v)) for k, v in saved.items()}
     record["eval_artifacts"] = paths
     write_record(results_dir, record)
     return paths

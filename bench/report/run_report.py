@@ -42,6 +42,7 @@ from bench.report.ranking import RankedList, ranked_list, select_queries
 from bench.report.rebuild import rebuild_method, recompute_artifacts
 from bench.report.tsne import tsne_points
 from bench.results.artifacts import EvalArtifacts, load_eval_artifacts
+from bench.results.paths import inside_results
 from bench.results.records import load_record
 
 FILES = {
@@ -85,7 +86,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def _artifacts(record: dict[str, Any]) -> EvalArtifacts:
+def _artifacts(results_dir: Path, record: dict[str, Any]) -> EvalArtifacts:
     saved = record.get("eval_artifacts")
     how = (
         f"re-create them from its checkpoint with `bench report {record['run_id']} --recompute` "
@@ -97,12 +98,16 @@ def _artifacts(record: dict[str, Any]) -> EvalArtifacts:
             f"run {record['run_id']} has no saved query/gallery features (recorded with "
             f"report.save_features=false, or before reports existed); {how}"
         )
-    missing = [p for p in (saved["features"], saved["samples"]) if not Path(p).is_file()]
+    features, samples = (
+        inside_results(results_dir, saved[k], f"saved {k} of run {record['run_id']}")
+        for k in ("features", "samples")
+    )
+    missing = [p for p in (features, samples) if not p.is_file()]
     if missing:
         raise BenchError(
             f"the saved features of run {record['run_id']} are gone ({missing[0]}); {how}"
         )
-    return load_eval_artifacts(Path(saved["features"]), Path(saved["samples"]))
+    return load_eval_artifacts(features, samples)
 
 
 # ------------------------------------------------------------------------------------ figures
@@ -194,6 +199,7 @@ class _Context:
     """What every figure of one report needs."""
 
     plots: ModuleType  # bench.report.figures
+    results_dir: Path
     record: dict[str, Any]
     art: EvalArtifacts
     lists: list[RankedList]
@@ -246,7 +252,7 @@ def _attention_section(c: _Context, report: Report) -> Figure | None:
         report.notes.append("no attention maps: --cam none")
         return None
     try:
-        method = rebuild_method(c.record, c.options.device, c.options.progress)
+        method = rebuild_method(c.results_dir, c.record, c.options.device, c.options.progress)
     except BenchError as exc:  # the other pictures are still worth having
         report.notes.append(f"no attention maps: {exc}")
         return None
@@ -317,7 +323,7 @@ def make_report(results_dir: Path, run_id: str, options: ReportOptions | None = 
     record = load_record(results_dir, run_id)
     if options.recompute:
         recompute_artifacts(results_dir, record, options.root, options.device, options.progress)
-    art = _artifacts(record)
+    art = _artifacts(results_dir, record)
     out = Path(options.out) if options.out else results_dir / "reports" / run_id
     metric = str((record.get("config") or {}).get("eval.metric", "cosine"))
     dist = art.distance(metric)
@@ -331,6 +337,7 @@ def make_report(results_dir: Path, run_id: str, options: ReportOptions | None = 
     fold = f" {record['fold']}" if record.get("fold") else ""
     c = _Context(
         plots,
+        results_dir,
         record,
         art,
         lists,
