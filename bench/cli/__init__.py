@@ -1,6 +1,6 @@
 """The ``bench`` command line: ``run``, ``eval``, ``sweep``, ``leaderboard``, ``report``, ``data``,
-``list``, one module per subcommand (each with ``add_parser`` and ``main``); the options they
-share are declared once in :mod:`bench.cli.options`.
+``list``, ``convert-checkpoint``, one module per subcommand (each with ``add_parser`` and
+``main``); the options they share are declared once in :mod:`bench.cli.options`.
 
 Every failure ends as one line on stderr and a non-zero exit code, never a traceback
 (:mod:`bench.cli.failures`: 1 an error, 2 a usage error, 130 interrupted); ``--debug`` (anywhere
@@ -16,12 +16,12 @@ import sys
 from collections.abc import Sequence
 
 from bench import __version__
-from bench.cli import data, evaluate, leaderboard, listing, report, run, sweep
+from bench.cli import convert, data, evaluate, leaderboard, listing, report, run, sweep
 from bench.cli.failures import report_failure
 from bench.cli.options import Parser
 
 #: The subcommands in the order ``bench --help`` lists them.
-SUBCOMMANDS = (run, sweep, evaluate, leaderboard, data, report, listing)
+SUBCOMMANDS = (run, sweep, evaluate, leaderboard, data, report, listing, convert)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,8 @@ from bench.cli.options import (
     add_results_dir,
     add_root,
     from_args,
+    positive_int,
+    seed_int,
 )
 
 
@@ -30,7 +32,7 @@ def add_parser(sub: Any) -> None:
     rp.add_argument(
         "--queries",
         dest="num_queries",
-        type=int,
+        type=positive_int,
         default=6,
         metavar="N",
         help="queries drawn at random (among those with a true match) for the ranked lists "
@@ -45,7 +47,7 @@ def add_parser(sub: Any) -> None:
         help="show this query instead: an index into the query list or an image file name "
         "(repeatable)",
     )
-    rp.add_argument("--seed", type=int, default=0, help="seed of the query draw and t-SNE")
+    rp.add_argument("--seed", type=seed_int, default=0, help="seed of the query draw and t-SNE")
     rp.add_argument(
         "--tsne-max-points",
         type=int,

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.cli.options import add_device, add_no_progress, add_results_dir, add_sets
+from bench.cli.options import (
+    add_device,
+    add_no_progress,
+    add_results_dir,
+    add_sets,
+    positive_int,
+)
 from bench.errors import BenchError
 
 
@@ -54,7 +60,7 @@ def add_parser(sub: Any) -> None:
     )
     sw.add_argument(
         "--max-parallel",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="runs at once (local default 1: in this process; N > 1: N processes; "

@@ -27,8 +27,7 @@ from tqdm.auto import tqdm
 
 from bench.api.context import Stateful
 from bench.engine import distributed
-from bench.errors import BenchError
-from bench.io import atomic_write
+from bench.engine.checkpoints import atomic_torch_save, load_checkpoint
 from bench.progress import progress
 
 T = TypeVar("T")
@@ -65,25 +64,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temp file in the same folder, then rename: never a half checkpoint."""
-    atomic_write(path, lambda fh: torch.save(obj, fh), binary=True)
-
-
-def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> Any:
-    """A checkpoint of tensors and plain data, read with ``torch.load(weights_only=True)``: a
-    file whose pickle would build other objects (or run code) is refused, never executed.
-    Anything unreadable is a BenchError naming the file."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # UnpicklingError (not plain data), truncated or not a checkpoint
-        raise BenchError(
-            f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0]} "
-            "(only tensors and plain data are loaded; a checkpoint of an older reid-bench holds "
-            "more: delete it, or run again without --resume)"
-        ) from exc
 
 
 @dataclass

@@ -20,7 +20,8 @@ from bench.config import NON_EXPERIMENT_PREFIXES, config_hash, resolve_config
 from bench.data.fingerprint import data_fingerprint
 from bench.data.guards import refuse_unsafe_splits
 from bench.engine import distributed
-from bench.engine.context import RunContext, atomic_torch_save, seed_everything
+from bench.engine.checkpoints import atomic_torch_save
+from bench.engine.context import RunContext, seed_everything
 from bench.engine.devices import resolve_device
 from bench.engine.folders import check_writable
 from bench.engine.measure import measure

@@ -24,13 +24,8 @@ from bench.api.method import Method
 from bench.api.samples import Sample, Splits
 from bench.data.splits import relabel
 from bench.engine import distributed
-from bench.engine.context import (
-    RunContext,
-    atomic_torch_save,
-    load_checkpoint,
-    rng_state,
-    set_rng_state,
-)
+from bench.engine.checkpoints import atomic_torch_save, load_checkpoint
+from bench.engine.context import RunContext, rng_state, set_rng_state
 from bench.engine.measure import measure
 from bench.errors import ConfigError
 from bench.evaluation.protocol import Protocol

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.api.method import Method
-from bench.engine.context import RunContext, load_checkpoint
+from bench.engine.checkpoints import load_checkpoint
+from bench.engine.context import RunContext
 from bench.engine.devices import resolve_device
 from bench.engine.measure import measure
 from bench.errors import BenchError

@@ -110,7 +110,8 @@ def execute(job: Job) -> JobResult:
             try:
                 records = run(job.request)
             except Exception:
-                traceback.print_exc()
+                if job.log_path is not None:  # into the run's log file; never on a terminal
+                    traceback.print_exc()
                 raise
         if len(records) != 1 or records[0].get("config_hash") != job.config_hash:
             got = [r.get("config_hash") for r in records]
