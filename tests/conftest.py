@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -56,3 +57,38 @@ def probe_plugin(monkeypatch: pytest.MonkeyPatch):
         del sys.modules[name]
     for attr in [a for a in vars(bench.plugins) if a[4:].isdigit() and a.startswith("user")]:
         delattr(bench.plugins, attr)
+
+
+#: A tiny Market-1501 release: two training and two test identities, junk and a distractor.
+MARKET_FILES = {
+    "bounding_box_train": [
+        "0002_c1s1_000451_03.jpg",
+        "0002_c2s1_000500_01.jpg",
+        "0007_c3s2_000100_01.jpg",
+        "0007_c4s2_000101_01.jpg",
+    ],
+    "bounding_box_test": [
+        "0003_c1s1_000001_01.jpg",
+        "0003_c4s1_000020_01.jpg",
+        "0009_c2s1_000001_01.jpg",
+        "0009_c3s1_000002_01.jpg",
+        "-1_c2s1_000001_01.jpg",
+        "0000_c3s1_000001_01.jpg",
+    ],
+    "query": ["0003_c2s1_000009_01.jpg", "0009_c6s1_000003_01.jpg"],
+}
+
+
+def build_market_release(root: Path) -> Path:
+    """A tiny Market-1501 release of decodable JPEGs (two training, two test identities)."""
+    for folder, names in MARKET_FILES.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for i, name in enumerate(names):
+            Image.new("RGB", (8, 16), (40 * i % 255, 90, 160)).save(root / folder / name, "JPEG")
+    return root
+
+
+@pytest.fixture
+def market_release():
+    """:func:`build_market_release`: ``market_release(root)`` writes the release, returns root."""
+    return build_market_release

@@ -30,33 +30,6 @@ from bench.plugins import get_dataset, get_method
 from bench.results.reported import load_reported_file
 from bench.sweep.spec import load_sweep_file
 
-MARKET = {
-    "bounding_box_train": [
-        "0002_c1s1_000451_03.jpg",
-        "0002_c2s1_000500_01.jpg",
-        "0007_c3s2_000100_01.jpg",
-        "0007_c4s2_000101_01.jpg",
-    ],
-    "bounding_box_test": [
-        "0003_c1s1_000001_01.jpg",
-        "0003_c4s1_000020_01.jpg",
-        "0009_c2s1_000001_01.jpg",
-        "0009_c3s1_000002_01.jpg",
-        "-1_c2s1_000001_01.jpg",
-        "0000_c3s1_000001_01.jpg",
-    ],
-    "query": ["0003_c2s1_000009_01.jpg", "0009_c6s1_000003_01.jpg"],
-}
-
-
-def _release(root: Path) -> Path:
-    """A tiny Market-1501 release of decodable JPEGs (two training, two test identities)."""
-    for folder, names in MARKET.items():
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        for i, name in enumerate(names):
-            Image.new("RGB", (8, 16), (40 * i % 255, 90, 160)).save(root / folder / name, "JPEG")
-    return root
-
 
 def _run(root: Path, results: Path, *sets: str) -> int:
     args = ["run", "--method", "bot", "--preset", "quick", "--dataset", "market1501"]
@@ -122,8 +95,10 @@ def test_sheets_and_yaml_files_not_utf8_name_the_file(tmp_path):
     )
 
 
-def test_run_and_check_name_a_caption_file_that_is_not_utf8(tmp_path, capsys, no_training):
-    root = _release(tmp_path / "m")
+def test_run_and_check_name_a_caption_file_that_is_not_utf8(
+    tmp_path, capsys, no_training, market_release
+):
+    root = market_release(tmp_path / "m")
     captions = tmp_path / "captions.csv"
     captions.write_bytes(b"key,text\n0002,un caf\xe9\n")
     sets = ["text.source=captions", f"text.file={captions}"]
@@ -231,8 +206,8 @@ def test_empty_sample_text_is_refused_whatever_reader_made_it(tmp_path):
 # --------------------------------------------------------------------------- symlinks
 
 
-def test_dangling_symlink_image_names_the_path(tmp_path, capsys, no_training):
-    root = _release(tmp_path / "m")
+def test_dangling_symlink_image_names_the_path(tmp_path, capsys, no_training, market_release):
+    root = market_release(tmp_path / "m")
     link = root / "bounding_box_train" / "0007_c5s2_000102_01.jpg"
     gone = tmp_path / "elsewhere" / "0007.jpg"
     os.symlink(gone, link)
@@ -253,8 +228,8 @@ def test_dangling_symlink_image_names_the_path(tmp_path, capsys, no_training):
     assert line.endswith(" and 1 more")
 
 
-def test_a_symlinked_folder_to_nothing_says_so(tmp_path):
-    root = _release(tmp_path / "m")
+def test_a_symlinked_folder_to_nothing_says_so(tmp_path, market_release):
+    root = market_release(tmp_path / "m")
     (root / "query").rename(tmp_path / "moved")
     os.symlink(tmp_path / "gone", root / "query")
     report = check_dataset(_adapter(root), verify_images=False)
@@ -274,9 +249,9 @@ def _adapter(root: Path, *sets: str):
 
 
 def test_train_test_overlap_stops_run_before_training_and_is_listed_by_check(
-    tmp_path, capsys, no_training
+    tmp_path, capsys, no_training, market_release
 ):
-    root = _release(tmp_path / "m")
+    root = market_release(tmp_path / "m")
     leaked = root / "bounding_box_test" / "0002_c5s1_000001_01.jpg"
     Image.new("RGB", (8, 16), (1, 2, 3)).save(leaked, "JPEG")
     expected = (

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from bench import __version__
 from bench.cli import convert, data, evaluate, leaderboard, listing, report, run, sweep
@@ -40,11 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, *_: Any
+) -> None:
+    """Warnings as ``bench: warning: ...``, one line (not Python's file:line and source)."""
+    text = " ".join(str(message).split())
+    print(f"bench: warning: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("BENCH_DEBUG"))
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
-    try:
-        return args.handler(args)
-    except (Exception, KeyboardInterrupt) as exc:
-        return report_failure(exc, debug)
+    with warnings.catch_warnings():
+        if not debug:
+            warnings.showwarning = _one_line_warning
+        try:
+            return args.handler(args)
+        except (Exception, KeyboardInterrupt) as exc:
+            return report_failure(exc, debug)

@@ -18,7 +18,8 @@ def plot_leaderboard(results_dir: Path, table_path: Path, dataset: str | None = 
     row's mean CMC over its runs, one axis per dataset). Rows and their labels are the table's
     (:func:`bench.results.leaderboard.summarize`: one row per configuration)."""
     plots = import_figures()
-    records = read_records(Path(results_dir), dataset=dataset)
+    # the table, written first, has already warned about each skipped record
+    records = read_records(Path(results_dir), dataset=dataset, on_skip=lambda path, why: None)
     summary = summarize(records)
     bars = []
     for ds, group in summary.groupby("dataset", sort=True):
