@@ -81,6 +81,7 @@ class Env:
     scratch: Path
     record: dict
     monkeypatch: pytest.MonkeyPatch
+    market_release: Callable[[Path], Path]  # the conftest fixture: a tiny Market-1501 release
 
     @property
     def last_pt(self) -> Path:
@@ -147,6 +148,44 @@ def _last_pt(content: bytes | None) -> Callable[[Env], None]:
         env.last_pt.write_bytes(good[:400] if content is None else content)
 
     return setup
+
+
+def _market_run(*sets: str) -> Callable[[Env], list[str]]:
+    """``bench run`` of bot on the tiny Market release in scratch/m (conftest)."""
+
+    def argv(env: Env) -> list[str]:
+        args = ["run", "--method", "bot", "--preset", "quick", "--dataset", "market1501"]
+        args += ["--root", str(env.scratch / "m"), *_results(env), "--no-progress"]
+        for item in ("train.epochs=1", "sampler.p=2", "sampler.k=2", *sets):
+            args += ["--set", item.replace("SCRATCH", str(env.scratch))]
+        return args
+
+    return argv
+
+
+def _market(change: Callable[[Path], None] = lambda root: None) -> Callable[[Env], None]:
+    def setup(env: Env) -> None:
+        change(env.market_release(env.scratch / "m"))
+
+    return setup
+
+
+def _captions(data: bytes) -> Callable[[Path], None]:
+    return lambda root: (root.parent / "captions.csv").write_bytes(data)
+
+
+def _leak(root: Path) -> None:
+    shutil.copy(
+        root / "bounding_box_train" / "0002_c1s1_000451_03.jpg",
+        root / "bounding_box_test" / "0002_c5s1_000001_01.jpg",
+    )
+
+
+def _dangling(root: Path) -> None:
+    (root / "query" / "0009_c5s1_000004_01.jpg").symlink_to(root / "gone.jpg")
+
+
+CAPTIONS = ["text.source=captions", "text.file=SCRATCH/captions.csv"]
 
 
 def _read_only_parent() -> Path:
@@ -223,7 +262,7 @@ CASES = [
         "full disk",
         lambda env: ["leaderboard", *_results(env), "--out", str(env.results / "lb.md")],
         1,
-        "no space left on the device",
+        "no space left on the device while writing",
         setup=_no_space,
     ),
     Case(
@@ -286,6 +325,41 @@ CASES = [
         1,
         "the features have width 0",
     ),
+    Case(
+        "caption file not UTF-8",
+        _market_run(*CAPTIONS),
+        1,
+        "captions.csv: not UTF-8 text (byte 0xe9 at offset 20); save it as UTF-8",
+        setup=_market(_captions(b"key,text\n0002,un caf\xe9\n")),
+    ),
+    Case(
+        "caption key twice",
+        _market_run(*CAPTIONS),
+        1,
+        "lists the key '0002' twice with different texts",
+        setup=_market(_captions(b"key,text\n0002,red coat\n0002,blue coat\n")),
+    ),
+    Case(
+        "empty caption",
+        _market_run(*CAPTIONS),
+        1,
+        "the key '0002' has an empty text",
+        setup=_market(_captions(b"key,text\n0002,\n0007,a man\n")),
+    ),
+    Case(
+        "identity in train and test",
+        _market_run(),
+        1,
+        "identity 2 is in both the training and the test split of market1501",
+        setup=_market(_leak),
+    ),
+    Case(
+        "image symlink to nothing",
+        _market_run(),
+        1,
+        "is a symlink to",
+        setup=_market(_dangling),
+    ),
     # point 5 and 4: what should work, works
     Case(
         "re-ranking 2 queries, 3 gallery",
@@ -326,12 +400,12 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_is_one_clean_line_and_changes_nothing(
-    case, finished, tmp_path, capsys, monkeypatch
+    case, finished, tmp_path, capsys, monkeypatch, market_release
 ):
     if case.name.endswith("read-only") and _writable(_read_only_parent().parent):
         pytest.skip("no read-only folder here (/sys is writable)")
     source, record = finished
-    env = Env(tmp_path / "results", tmp_path / "scratch", record, monkeypatch)
+    env = Env(tmp_path / "results", tmp_path / "scratch", record, monkeypatch, market_release)
     shutil.copytree(source, env.results)
     env.scratch.mkdir()
     case.setup(env)
