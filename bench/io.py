@@ -63,7 +63,7 @@ def atomic_write(path: Path, write: Callable[[IO[Any]], object], *, binary: bool
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        if exc.filename is None:  # a failed write or fsync (a full disk): name the target
+        if exc.filename is None and exc.errno is not None:  # a failed write or fsync: name it
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,70 @@ def build_market_release(root: Path) -> Path:
 def market_release():
     """:func:`build_market_release`: ``market_release(root)`` writes the release, returns root."""
     return build_market_release
+
+
+@dataclass
+class FinishedRun:
+    """A finished tiny run of bot on synthetic-person (one epoch): its results folder (record,
+    final.pt, last.pt, saved features), its record, and the ``bench run`` arguments that make it
+    again. Copy the folder before changing it: the fixture is shared by the session."""
+
+    results: Path
+    record: dict
+    cli: list[str]
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, _bench_cache: None) -> FinishedRun:
+    from bench.engine.runner import RunRequest, run
+
+    sets = ["synthetic.identities=16", "train.epochs=1"]
+    results = tmp_path_factory.mktemp("finished") / "results"
+    request = RunRequest(
+        method="bot",
+        dataset="synthetic-person",
+        preset="quick",
+        sets=sets,
+        results_dir=results,
+        progress=False,
+    )
+    (record,) = run(request)
+    cli = ["--method", "bot", "--dataset", "synthetic-person", "--preset", "quick"]
+    return FinishedRun(results, record, [*cli, *(a for s in sets for a in ("--set", s))])
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path -> bytes); ``{}`` when it does not exist."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def folder_snapshot():
+    """:func:`snapshot`: to assert that a failed command changed nothing."""
+    return snapshot
+
+
+class _Touch:
+    """Unpickling this calls ``Path.touch(marker)``: what a hostile checkpoint would do (the
+    issue's tester used ``os.system``)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def plant(path: Path, marker: Path) -> None:
+    """Write a checkpoint-shaped pickle at ``path`` whose loading would create ``marker``."""
+    import torch
+
+    torch.save({"epoch": 0, "states": {"model": _Touch(marker)}, "rng": {}}, path)
+
+
+@pytest.fixture
+def plant_pickle():
+    """:func:`plant`: ``plant_pickle(path, marker)``."""
+    return plant

@@ -12,20 +12,10 @@ from bench.engine.context import rng_state, seed_everything, set_rng_state
 from bench.errors import BenchError
 
 
-class _Touch:
-    """Unpickling this calls ``Path.touch(marker)``: what a hostile checkpoint would do."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
-
-
-def test_a_checkpoint_that_would_run_code_is_refused(tmp_path: Path) -> None:
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path: Path, plant_pickle) -> None:
     marker = tmp_path / "ran"
     path = tmp_path / "last.pt"
-    torch.save({"epoch": 0, "states": {"model": _Touch(marker)}}, path)
+    plant_pickle(path, marker)
     with pytest.raises(
         BenchError, match=r"last\.pt holds objects other than tensors.*never loaded"
     ):

@@ -9,58 +9,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from bench.cli import main
-from bench.engine.runner import RunRequest, run
-
-SETS = ["synthetic.identities=16", "train.epochs=1"]
-RUN = ["--method", "bot", "--dataset", "synthetic-person", "--preset", "quick"]
-
-
-class _Touch:
-    """Unpickling this calls ``Path.touch(marker)``: what a hostile checkpoint would do (the
-    tester's used ``os.system``)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
-
-
-def plant(path: Path, marker: Path) -> None:
-    torch.save({"epoch": 0, "states": {"model": _Touch(marker)}, "rng": {}}, path)
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-    }
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, dict]:
-    results = tmp_path_factory.mktemp("planted") / "results"
-    request = RunRequest(
-        method="bot",
-        dataset="synthetic-person",
-        preset="quick",
-        sets=SETS,
-        results_dir=results,
-        progress=False,
-    )
-    (record,) = run(request)
-    return results, record
 
 
 @pytest.fixture
-def folder(finished, tmp_path) -> tuple[Path, dict, Path]:
-    """A copy of the finished run's results folder, and the path of the marker file."""
-    results, record = finished
+def folder(finished_run, tmp_path) -> tuple[Path, dict, Path]:
+    """A copy of the finished run's results folder, its record, and the marker file's path."""
     copy = tmp_path / "results"
-    shutil.copytree(results, copy)
-    return copy, record, tmp_path / "code-ran"
+    shutil.copytree(finished_run.results, copy)
+    return copy, finished_run.record, tmp_path / "code-ran"
 
 
 def _one_error(capsys) -> str:
@@ -72,28 +30,30 @@ def _one_error(capsys) -> str:
     return errors[0]
 
 
-def test_planted_last_pt_runs_nothing_on_resume(folder, capsys):
+def test_planted_last_pt_runs_nothing_on_resume(
+    folder, capsys, finished_run, plant_pickle, folder_snapshot
+):
     results, record, marker = folder
     last = results / Path(record["checkpoint"]).with_name("last.pt")
-    plant(last, marker)
-    before = snapshot(results)
-    sets = [a for s in SETS for a in ("--set", s)]
-    code = main(["run", *RUN, *sets, "--results-dir", str(results), "--resume", "--no-progress"])
+    plant_pickle(last, marker)
+    before = folder_snapshot(results)
+    argv = ["run", *finished_run.cli, "--results-dir", str(results), "--resume", "--no-progress"]
+    code = main(argv)
     assert code == 1
     line = _one_error(capsys)
     assert "last.pt holds objects other than tensors and plain data" in line
     assert "never loaded" in line
     assert not marker.exists()
-    assert snapshot(results) == before
+    assert folder_snapshot(results) == before
 
 
-def test_planted_last_pt_runs_nothing_in_a_sweep(folder, capsys):
+def test_planted_last_pt_runs_nothing_in_a_sweep(folder, capsys, plant_pickle):
     results, record, marker = folder
     (results / "runs" / f"{record['run_id']}.json").unlink()  # unfinished: the sweep resumes it
     last = results / Path(record["checkpoint"]).with_name("last.pt")
-    plant(last, marker)
-    sets = [a for s in SETS for a in ("--set", s)]
+    plant_pickle(last, marker)
     argv = ["sweep", "--methods", "bot", "--datasets", "synthetic-person", "--presets", "quick"]
+    sets = ["--set", "synthetic.identities=16", "--set", "train.epochs=1"]  # the finished run's
     code = main([*argv, *sets, "--results-dir", str(results), "--no-progress"])
     captured = capsys.readouterr()
     assert code == 1 and "Traceback" not in captured.err
@@ -103,9 +63,9 @@ def test_planted_last_pt_runs_nothing_in_a_sweep(folder, capsys):
     assert "last.pt holds objects other than tensors" in json.loads(failure.read_text())["error"]
 
 
-def test_planted_final_pt_runs_nothing_in_bench_report(folder, capsys):
+def test_planted_final_pt_runs_nothing_in_bench_report(folder, capsys, plant_pickle):
     results, record, marker = folder
-    plant(results / record["checkpoint"], marker)
+    plant_pickle(results / record["checkpoint"], marker)
     rid = record["run_id"]
     out = results.parent / "report"
     code = main(["report", rid, "--results-dir", str(results), "--out", str(out), "--no-progress"])
@@ -120,11 +80,13 @@ def test_planted_final_pt_runs_nothing_in_bench_report(folder, capsys):
 
 
 @pytest.mark.parametrize("where", ["absolute", "dotdot", "symlink"])
-def test_a_record_path_leading_outside_its_folder_is_not_followed(folder, capsys, where):
+def test_a_record_path_leading_outside_its_folder_is_not_followed(
+    folder, capsys, where, plant_pickle, folder_snapshot
+):
     results, record, marker = folder
     outside = results.parent / "elsewhere" / "final.pt"
     outside.parent.mkdir()
-    plant(outside, marker)
+    plant_pickle(outside, marker)
     if where == "absolute":
         value = str(outside)
     elif where == "dotdot":
@@ -136,11 +98,11 @@ def test_a_record_path_leading_outside_its_folder_is_not_followed(folder, capsys
     data = json.loads(path.read_text())
     data["checkpoint"] = value
     path.write_text(json.dumps(data))
-    before = snapshot(results)
+    before = folder_snapshot(results)
     rid = record["run_id"]
     code = main(["report", rid, "--results-dir", str(results), "--recompute", "--no-progress"])
     assert code == 1
     line = _one_error(capsys)
     assert "leads outside the results folder" in line and "final.pt" in line
     assert not marker.exists()
-    assert snapshot(results) == before
+    assert folder_snapshot(results) == before

@@ -27,35 +27,8 @@ from hypothesis import strategies as st
 
 from bench.cli import main
 from bench.config import HARNESS_RANGES, flatten, resolve_config
-from bench.engine.runner import RunRequest, run
 from bench.errors import BenchError, ConfigError
 from bench.plugins import get_dataset, get_method
-
-SETS = ["synthetic.identities=16", "train.epochs=1"]
-RUN = ["run", "--method", "bot", "--dataset", "synthetic-person", "--preset", "quick"]
-RUN += [a for s in SETS for a in ("--set", s)] + ["--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, dict]:
-    """One finished tiny run: its results folder (records, checkpoints, last.pt) and record."""
-    results = tmp_path_factory.mktemp("reliability") / "results"
-    request = RunRequest(
-        method="bot",
-        dataset="synthetic-person",
-        preset="quick",
-        sets=SETS,
-        results_dir=results,
-        progress=False,
-    )
-    (record,) = run(request)
-    return results, record
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    if not folder.exists():
-        return {}
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def _features(path: Path, q: int = 2, g: int = 3, width: int = 8) -> Path:
@@ -82,6 +55,7 @@ class Env:
     record: dict
     monkeypatch: pytest.MonkeyPatch
     market_release: Callable[[Path], Path]  # the conftest fixture: a tiny Market-1501 release
+    run: list[str]  # `bench run` of the finished run again (conftest.finished_run)
 
     @property
     def last_pt(self) -> Path:
@@ -104,7 +78,7 @@ def _results(env: Env) -> list[str]:
 
 
 def _set(key_value: str) -> Callable[[Env], list[str]]:
-    return lambda env: [*RUN, "--set", key_value, *_results(env)]
+    return lambda env: [*env.run, "--set", key_value, *_results(env)]
 
 
 def _file(env: Env) -> None:
@@ -207,40 +181,40 @@ CASES = [
     Case("wrong type", _set("train.epochs=many"), 1, "'train.epochs' expects an integer"),
     Case(
         "negative seed",
-        lambda env: [*RUN, "--seed", "-1", *_results(env)],
+        lambda env: [*env.run, "--seed", "-1", *_results(env)],
         2,
         "argument --seed: must be in [0, 4294967295], got -1",
     ),
     Case(
         "seed beyond 32 bits",
-        lambda env: [*RUN, "--seed", str(2**32), *_results(env)],
+        lambda env: [*env.run, "--seed", str(2**32), *_results(env)],
         2,
         "argument --seed: must be in [0, 4294967295]",
     ),
     # point 2: folders the run writes, checked before training
     Case(
         "results dir is a file",
-        lambda env: [*RUN, "--results-dir", str(env.scratch / "a-file")],
+        lambda env: [*env.run, "--results-dir", str(env.scratch / "a-file")],
         1,
         "a-file is a file, not a folder",
         setup=_file,
     ),
     Case(
         "results dir below a file",
-        lambda env: [*RUN, "--results-dir", str(env.scratch / "a-file" / "runs")],
+        lambda env: [*env.run, "--results-dir", str(env.scratch / "a-file" / "runs")],
         1,
         "a-file is a file, not a folder",
         setup=_file,
     ),
     Case(
         "results dir read-only",
-        lambda env: [*RUN, "--results-dir", str(_read_only_parent() / "results")],
+        lambda env: [*env.run, "--results-dir", str(_read_only_parent() / "results")],
         1,
         "cannot write the results folder",
     ),
     Case(
         "BENCH_CACHE is a file",
-        lambda env: [*RUN, *_results(env)],
+        lambda env: [*env.run, *_results(env)],
         1,
         "cache folder ($BENCH_CACHE)",
         setup=_cache_is_a_file,
@@ -267,14 +241,14 @@ CASES = [
     ),
     Case(
         "resume from a truncated last.pt",
-        lambda env: [*RUN, *_results(env), "--resume"],
+        lambda env: [*env.run, *_results(env), "--resume"],
         1,
         "last.pt: truncated or not a checkpoint",
         setup=_last_pt(None),
     ),
     Case(
         "resume from an empty last.pt",
-        lambda env: [*RUN, *_results(env), "--resume"],
+        lambda env: [*env.run, *_results(env), "--resume"],
         1,
         "last.pt: it is empty",
         setup=_last_pt(b""),
@@ -400,16 +374,19 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_is_one_clean_line_and_changes_nothing(
-    case, finished, tmp_path, capsys, monkeypatch, market_release
+    case, finished_run, tmp_path, capsys, monkeypatch, market_release, folder_snapshot
 ):
     if case.name.endswith("read-only") and _writable(_read_only_parent().parent):
         pytest.skip("no read-only folder here (/sys is writable)")
-    source, record = finished
-    env = Env(tmp_path / "results", tmp_path / "scratch", record, monkeypatch, market_release)
+    source, record = finished_run.results, finished_run.record
+    run_again = ["run", *finished_run.cli, "--no-progress"]
+    env = Env(
+        tmp_path / "results", tmp_path / "scratch", record, monkeypatch, market_release, run_again
+    )
     shutil.copytree(source, env.results)
     env.scratch.mkdir()
     case.setup(env)
-    before = snapshot(env.results)
+    before = folder_snapshot(env.results)
     try:
         code = main(case.argv(env))
     except SystemExit as exc:  # argparse's usage errors, as the console script exits
@@ -426,9 +403,9 @@ def test_bad_input_is_one_clean_line_and_changes_nothing(
     else:
         assert case.says in out + err
     if not case.writes:
-        assert snapshot(env.results) == before
+        assert folder_snapshot(env.results) == before
     else:  # the records and checkpoints themselves are never touched
-        after = snapshot(env.results)
+        after = folder_snapshot(env.results)
         assert {k: v for k, v in after.items() if k in before} == before
     print(f"{case.name}: exit {code}: {(err.strip().splitlines() or [out.strip()])[-1][:160]}")
 
