@@ -147,12 +147,13 @@ def apply_overrides(
 
 
 def check_ranges(config: Mapping[str, Any], ranges: Mapping[str, Range]) -> None:
-    """Every numeric value within its key's declared range, and finite (no NaN, no infinity);
-    the first one outside is a ConfigError naming the key."""
+    """Every numeric value (and each number of a list) within its key's declared range, and
+    finite (no NaN, no infinity); the first one outside is a ConfigError naming the key."""
     for key, value in config.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        ranges.get(key, FINITE).check(key, value)
+        allowed = ranges.get(key, FINITE)
+        for item in value if isinstance(value, list) else [value]:  # a list: each element
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                allowed.check(key, item)
 
 
 def parse_set_args(items: Iterable[str]) -> dict[str, Any]:

@@ -86,6 +86,7 @@ class BoT(Method):
         "model.width": ranges.AT_LEAST_ONE,
         "input.random_erasing": ranges.PROBABILITY,
         "optim.warmup_epochs": ranges.NON_NEGATIVE,
+        "optim.milestones": ranges.NON_NEGATIVE,  # epochs at which the lr drops
         "optim.warmup_factor": ranges.POSITIVE,
         "optim.gamma": ranges.POSITIVE,
         "loss.label_smooth": ranges.Range(0, 1, high_open=True),

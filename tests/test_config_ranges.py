@@ -67,6 +67,7 @@ def test_defaults_and_presets_are_within_their_ranges() -> None:
         ("optim.weight_decay", "-1e-4", "'optim.weight_decay' must be >= 0; got -0.0001"),
         ("loss.label_smooth", "1", "'loss.label_smooth' must be in [0, 1); got 1.0"),
         ("protocol.val_every", "0", "'protocol.val_every' must be >= 1; got 0"),
+        ("optim.milestones", "[20, -1]", "'optim.milestones' must be >= 0; got -1"),
     ],
 )
 def test_out_of_range_set_is_one_config_error(key: str, value: str, says: str) -> None:
