@@ -37,6 +37,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from bench.api.ranges import SEED
 from bench.errors import BenchError
 
 #: A run id: a file name that is not empty, has no ``/``, ``\\`` or NUL, does not start with ``.``.
@@ -52,7 +53,7 @@ _RULES = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Seconds = Annotated[float, Field(ge=0.0)]
 Count = Annotated[int, Field(ge=0)]
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Seed = Annotated[int, Field(ge=SEED.low, le=SEED.high)]  # what --seed accepts
 Line = Annotated[str, Field(pattern=LINE_PATTERN)]
 Name = Annotated[str, Field(min_length=1, pattern=LINE_PATTERN)]
 RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
