@@ -155,6 +155,20 @@ def adversary():
     registry._METHODS.update(saved)
 
 
+def test_view_hides_video_names_but_keeps_videos_grouped(tmp_path: Path) -> None:
+    """A REAL-Colon identity is named after its video (``001-013_2``): the view numbers videos
+    (one id per video across query and gallery) and keeps the boxes."""
+    box = (1.0, 2.0, 3.0, 4.0)
+    samples = [
+        Sample(str(tmp_path / f"{i}.jpg"), pid=i, camid=0, clip=f"t{i}", video=v, box=box)
+        for i, v in enumerate(["001-013", "001-013", "002-001"])
+    ]
+    with method_view(samples[:2], samples[1:], FAIR) as view:
+        seen = [s.video for s in view.query + view.gallery]
+        assert seen == ["video-0000", "video-0000", "video-0000", "video-0001"]
+        assert all(s.box == box for s in view.query + view.gallery)
+
+
 def test_an_adversary_of_every_field_but_pixels_scores_at_chance(tmp_path: Path, adversary):
     from bench.plugins import get_dataset
 

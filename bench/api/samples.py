@@ -22,9 +22,11 @@ class Sample:
 
     ``pid`` is the identity (training splits relabel it to 0..N-1; -1 is junk, 0 a distractor
     in Market-style galleries), ``camid`` the camera (Colo-Pair: the screening, 0 or 1).
-    ``clip`` groups frames of one video clip or tracklet, ``frame`` orders them; ``text`` is
-    the description attached to the sample, when the dataset has one, and ``text_level`` what
-    that text describes (:data:`TEXT_LEVELS`: ``identity`` or ``image``).
+    ``clip`` groups frames of one video clip or tracklet, ``frame`` orders them, ``video`` names
+    the video they come from (a colonoscopy shows several polyps); ``box`` is the object's
+    ``(x, y, w, h)`` in pixels when ``path`` is a whole frame (polyp tracklets), else None;
+    ``text`` is the description attached to the sample, when the dataset has one, and
+    ``text_level`` what that text describes (:data:`TEXT_LEVELS`: ``identity`` or ``image``).
     """
 
     path: str
@@ -34,6 +36,8 @@ class Sample:
     clip: str | None = None
     frame: int | None = None
     text_level: str | None = None
+    video: str | None = None
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass

@@ -10,7 +10,8 @@ method is given a *view* of them (:func:`method_view`):
 * ``pid`` hidden (``-1``);
 * ``clip`` replaced by an opaque id (``clip-00017``), numbered in the shuffled order, so frames
   of one clip stay grouped but the id no longer names the polyp (Colo-Pair's
-  ``<polyp_id>/<screening>``) or the person;
+  ``<polyp_id>/<screening>``) or the person; ``video`` likewise (``video-0003``, one id per
+  video across query and gallery: a REAL-Colon identity is named after its video);
 * ``path`` replaced by an opaque link in a private folder (``q00012.jpg``, a hard link where the
   file system allows, else a symbolic link), so the file name no longer starts with the pid;
 * text: a gallery sample never carries identity-level text (``text_level="identity"``: a text
@@ -101,6 +102,7 @@ def method_view(
     base.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=base, prefix="view-"))
     clips: dict[str, str] = {}
+    videos: dict[str, str] = {}
     true_paths: dict[str, str] = {}
 
     def hide(samples: Sequence[Sample], role: str) -> list[Sample]:
@@ -113,12 +115,21 @@ def method_view(
             clip = None
             if s.clip is not None:
                 clip = clips.setdefault(f"{role}:{s.clip}", f"clip-{len(clips):05d}")
+            video = None
+            if s.video is not None:
+                video = videos.setdefault(s.video, f"video-{len(videos):04d}")
             text, level = s.text, s.text_level
             if role == "g" and policy != ORACLE and level == "identity":
                 text, level = None, None
             out.append(
                 dataclasses.replace(
-                    s, path=str(opaque), pid=-1, clip=clip, text=text, text_level=level
+                    s,
+                    path=str(opaque),
+                    pid=-1,
+                    clip=clip,
+                    video=video,
+                    text=text,
+                    text_level=level,
                 )
             )
         return out

@@ -96,7 +96,10 @@ def _samples(items: Any, where: Path, key: str) -> list[Sample]:
     if not isinstance(items, list):
         raise BenchError(f"{where}: {key!r} must be a list of samples")
     try:
-        return [Sample(**item) for item in items]
+        return [
+            Sample(**{**item, "box": tuple(item["box"])} if item.get("box") else item)
+            for item in items
+        ]
     except TypeError as exc:
         raise BenchError(f"{where}: malformed sample in {key!r} ({exc})") from exc
 
