@@ -35,6 +35,9 @@ class DatasetAdapter(ABC):
     homepage: ClassVar[str] = ""
     licence: ClassVar[str] = ""
     expected_tree: ClassVar[str] = ""
+    #: Whether the test split may come from another folder (``--test-root``): NTSSL trains on
+    #: 27 REAL-Colon videos and tests on 19 others, released as two roots.
+    supports_test_root: ClassVar[bool] = False
 
     def __init__(
         self, root: Path | None, config: Mapping[str, Any], *, show_progress: bool = True
@@ -42,6 +45,18 @@ class DatasetAdapter(ABC):
         self.config = config
         self.show_progress = show_progress
         self.root = Path(root).expanduser() if root is not None else self.default_root()
+        self.test_root: Path | None = None
+
+    def use_test_root(self, test_root: Path | None) -> None:
+        """Read the test split from ``test_root`` (``--test-root``), for datasets that allow it
+        (:attr:`supports_test_root`); None keeps ``--root``."""
+        if test_root is None:
+            return
+        if not self.supports_test_root:
+            raise DatasetError(
+                f"dataset {self.name!r} reads its test split from --root; drop --test-root"
+            )
+        self.test_root = Path(test_root).expanduser()
 
     @classmethod
     def provided_modalities(cls, config: Mapping[str, Any]) -> frozenset[str]:

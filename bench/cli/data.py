@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from bench.cli.options import Parser, add_no_progress, add_root, add_sets
@@ -22,6 +23,12 @@ def add_parser(sub: Any) -> None:
     check.set_defaults(handler=main)
     check.add_argument("name", help="dataset name (bench list datasets)")
     add_root(check)
+    check.add_argument(
+        "--test-root",
+        type=Path,
+        default=None,
+        help="folder of the test split, for datasets released as two roots (polyp-tracklets)",
+    )
     add_sets(check, "dataset config, e.g. --set text.source=attributes (repeatable)")
     check.add_argument(
         "--no-images", action="store_true", help="skip decoding every image (faster)"
@@ -44,6 +51,7 @@ def main(args: argparse.Namespace) -> int:
         print(format_info(cls))
         return 0
     adapter = cls(args.root, dataset_config(cls, args.sets), show_progress=not args.no_progress)
+    adapter.use_test_root(args.test_root)
     report = check_dataset(adapter, verify_images=not args.no_images)
     print(format_report(report))
     return 0 if report.ok else 1

@@ -37,6 +37,13 @@ def add_parser(sub: Any) -> None:
     add_sets(run, "override a config key, e.g. --set train.epochs=5 (repeatable)")
     add_root(run)
     run.add_argument("--train-root", type=Path, default=None, help="root of --train-dataset")
+    run.add_argument(
+        "--test-root",
+        type=Path,
+        default=None,
+        help="folder of the test split, for datasets released as separate training and test "
+        "roots (polyp-tracklets; default: --root)",
+    )
     add_device(run)
     run.add_argument(
         "--resume",

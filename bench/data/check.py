@@ -41,7 +41,8 @@ class DataReport:
 def split_stats(samples: Sequence[Sample], distractors: bool = False) -> dict[str, Any]:
     """Identities (Market's distractor pid 0 counted as one), images without junk, junk
     (pid -1) images, distractor (pid 0) images when ``distractors`` (Market-style test splits;
-    elsewhere pid 0 is an ordinary identity), cameras, clips, and the share with a text."""
+    elsewhere pid 0 is an ordinary identity), cameras, clips, the share with a text, and for
+    video datasets the videos and frames per clip."""
     kept = [s for s in samples if s.pid != -1]
     clips = {s.clip for s in kept if s.clip is not None}
     with_text = sum(1 for s in kept if s.text)
@@ -53,7 +54,22 @@ def split_stats(samples: Sequence[Sample], distractors: bool = False) -> dict[st
         "cameras": len({s.camid for s in kept}),
         "clips": len(clips) if clips else "-",
         "text": f"{100 * with_text / len(kept):.0f}%" if kept else "-",
+        **_video_stats(kept),
     }
+
+
+def _video_stats(samples: Sequence[Sample]) -> dict[str, Any]:
+    """For samples from videos (tracklet datasets): the videos, and the frames per clip
+    (shortest / median / longest); nothing for other datasets."""
+    if not any(s.video is not None for s in samples):
+        return {}
+    lengths: dict[str, int] = {}
+    for s in samples:
+        if s.clip is not None:
+            lengths[s.clip] = lengths.get(s.clip, 0) + 1
+    ordered = sorted(lengths.values())
+    spread = f"{ordered[0]} / {ordered[len(ordered) // 2]} / {ordered[-1]}" if ordered else "-"
+    return {"videos": len({s.video for s in samples}), "frames/clip": spread}
 
 
 def check_dataset(adapter: DatasetAdapter, *, verify_images: bool = True) -> DataReport:

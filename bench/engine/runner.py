@@ -56,6 +56,7 @@ class RunRequest:
     sets: Sequence[str] = ()
     root: Path | None = None
     train_root: Path | None = None
+    test_root: Path | None = None  # the test split's folder, for datasets that allow it
     device: str = "cpu"
     results_dir: Path = Path("results")
     resume: bool = False
@@ -210,6 +211,7 @@ def _run(request: RunRequest) -> list[dict[str, Any]]:
     protocol = get_protocol(resolved.dataset_cls.protocol)
 
     target = resolved.dataset_cls(request.root, config, show_progress=request.progress)
+    target.use_test_root(request.test_root)
     folds = target.folds()
     if request.fold is not None:
         if folds == [None]:
