@@ -29,6 +29,9 @@ from bench.api.context import MethodContext
 from bench.api.ranges import Range
 from bench.api.samples import Sample
 
+#: What a method trains on: identity labels, or none (self-supervised).
+SUPERVISIONS = ("identity", "self")
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -62,6 +65,12 @@ class Method(ABC):
     default_preset: ClassVar[str | None] = None
     variants: ClassVar[dict[str, Variant]] = {}
     supports_ddp: ClassVar[bool] = False
+    #: What ``fit`` is given: ``"identity"`` (training samples with relabelled pids), or
+    #: ``"self"`` for a self-supervised method: pid -1, opaque paths, clip and video ids, no
+    #: text, so only the video, the tracklet and the frame order remain
+    #: (:func:`bench.engine.test_side.training_view`). Model selection on labelled data, where a
+    #: method wants it, is the harness's (``train.select=best-val``), never the method's.
+    supervision: ClassVar[str] = "identity"
 
     def __init__(self, config: Mapping[str, Any], ctx: MethodContext) -> None:
         self.config = dict(config)
@@ -88,14 +97,31 @@ class Method(ABC):
         """Return similarities ``Tensor[Q, G]``, higher meaning more likely the same identity."""
         raise NotImplementedError(f"method {self.name!r} does not implement score()")
 
+    def embed_clips(self, clips: Sequence[Sequence[Sample]]) -> torch.Tensor:
+        """Optional: one row per clip (tracklet), ``Tensor[C, D]``, each clip's frames given in
+        frame order, for a temporal encoder that sees a whole tracklet at once. At the clip level
+        (``protocol.level=clip``) the harness asks for this when a method implements it, else it
+        mean-pools the frame features of :meth:`embed`."""
+        raise NotImplementedError(f"method {self.name!r} does not implement embed_clips()")
+
+    @property
+    def embeds_clips(self) -> bool:
+        """True when the method implements :meth:`embed_clips`."""
+        return type(self).embed_clips is not Method.embed_clips
+
     @property
     def answers(self) -> str:
-        """``"embed"`` or ``"score"``: how the harness asks for representations."""
+        """``"embed"``, ``"score"`` or (a method that only embeds whole tracklets)
+        ``"embed_clips"``: how the harness asks for representations."""
         if type(self).embed is not Method.embed:
             return "embed"
         if type(self).score is not Method.score:
             return "score"
-        raise TypeError(f"method {self.name!r} implements neither embed() nor score()")
+        if self.embeds_clips:
+            return "embed_clips"
+        raise TypeError(
+            f"method {self.name!r} implements none of embed(), score() and embed_clips()"
+        )
 
     def run_facts(self) -> dict[str, Any]:
         """Facts about this run that its record keeps under ``method_facts`` (JSON-able plain

@@ -15,6 +15,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
 
+from bench.api.method import SUPERVISIONS
 from bench.errors import PluginError
 
 if TYPE_CHECKING:
@@ -42,6 +43,11 @@ def _check_name(name: object, kind: str, cls: type) -> str:
 def register_method(cls: M) -> M:
     """Class decorator: add a :class:`~bench.api.method.Method` subclass (and its variants)."""
     name = _check_name(getattr(cls, "name", None), "method", cls)
+    if getattr(cls, "supervision", "identity") not in SUPERVISIONS:
+        raise PluginError(
+            f"method {name!r} of {cls.__module__}: supervision must be one of "
+            f"{', '.join(SUPERVISIONS)}, got {cls.supervision!r}"
+        )
     for other in _METHODS.values():
         if _same_class(other, cls):
             continue

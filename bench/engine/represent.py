@@ -18,14 +18,36 @@ from bench.api.method import Method
 from bench.api.samples import Sample
 from bench.engine import distributed
 from bench.engine.test_side import FAIR, method_view
+from bench.errors import BenchError
 
 
-def _sharded(answer: Callable[[list[Sample]], torch.Tensor], samples: list[Sample]) -> torch.Tensor:
+def _sharded(answer: Callable[[list[Any]], torch.Tensor], samples: list[Any]) -> torch.Tensor:
     """``answer(samples)``; in a DDP run each rank answers for its shard and the rows are
     gathered back in the original order."""
     if distributed.world_size() == 1:
         return answer(samples)
     return distributed.gather_rows(answer(samples[distributed.shard(len(samples))]))
+
+
+def clips_of(samples: Sequence[Sample]) -> list[list[Sample]]:
+    """``samples`` grouped by clip, clips in order of first appearance (as
+    :func:`bench.evaluation.clips.clip_groups` orders them), each clip's frames in frame order."""
+    groups: dict[str | None, list[Sample]] = {}
+    for s in samples:
+        groups.setdefault(s.clip, []).append(s)
+    return [sorted(g, key=lambda s: -1 if s.frame is None else s.frame) for g in groups.values()]
+
+
+def represent_clips(
+    method: Method, query: Sequence[Sample], gallery: Sequence[Sample], policy: str = FAIR
+) -> dict[str, Any]:
+    """One row per clip from :meth:`Method.embed_clips` (a temporal encoder sees each
+    tracklet's frames at once), rows in clip order of first appearance."""
+    with torch.no_grad(), method_view(query, gallery, policy) as view:
+        return {
+            "query_features": _sharded(method.embed_clips, clips_of(view.query)),
+            "gallery_features": _sharded(method.embed_clips, clips_of(view.gallery)),
+        }
 
 
 def represent(
@@ -34,6 +56,11 @@ def represent(
     """What the method answers for ``query`` and ``gallery`` under the text ``policy``:
     ``query_features`` and ``gallery_features`` (``embed``), or ``similarity`` (``score``),
     without gradients; rows and columns in the order given."""
+    if method.answers == "embed_clips":
+        raise BenchError(
+            f"method {method.name!r} embeds whole tracklets (embed_clips): evaluate it at the "
+            "clip level, --set protocol.level=clip, on a dataset with clips"
+        )
     with torch.no_grad(), method_view(query, gallery, policy) as view:
         if method.answers == "embed":
             return {

@@ -31,7 +31,7 @@ from bench.engine.selection import (
     check_selection,
     last_epoch_selection,
 )
-from bench.engine.test_side import ORACLE, text_policy, withheld_gallery_texts
+from bench.engine.test_side import ORACLE, text_policy, training_view, withheld_gallery_texts
 from bench.errors import BenchError
 from bench.evaluation.protocol import Protocol, get_protocol
 from bench.evaluation.rank import RankMetrics
@@ -189,6 +189,16 @@ def run(request: RunRequest) -> list[dict[str, Any]]:
         return _run(request)
 
 
+def fit(method: Method, train: Sequence[Sample]) -> None:
+    """``method.fit``: on the training samples, or for a self-supervised method on their
+    :func:`~bench.engine.test_side.training_view` (no pid, no text, opaque ids and paths)."""
+    if method.supervision == "self":
+        with training_view(train) as unlabelled:
+            method.fit(unlabelled)
+    else:
+        method.fit(train)
+
+
 def check_output_folders(request: RunRequest) -> None:
     """The results folder (records, checkpoints) and the cache (generated data, test views)
     are creatable and writable: checked before any data is read or training starts."""
@@ -293,7 +303,7 @@ def _run_fold(
         f"{len(splits.query)} query, {len(splits.gallery)} gallery"
     )
     t0 = time.perf_counter()
-    method.fit(train)
+    fit(method, train)
     if validator is not None:
         selection = validator.finish()
     else:

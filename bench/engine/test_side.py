@@ -145,3 +145,13 @@ def method_view(
             raise type(exc)(message) from exc
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def training_view(train: Sequence[Sample]) -> Iterator[list[Sample]]:
+    """What a self-supervised method (``supervision = "self"``) is given to train on: the
+    training samples with pid -1, opaque paths and clip and video ids (as on the test side),
+    and no text, so no code path can use the identity labels; only which frames share a video
+    or a tracklet, and their order, remain. The links live until the ``with`` block ends."""
+    with method_view(train, [], FAIR) as view:
+        yield [dataclasses.replace(s, text=None, text_level=None) for s in view.query]
