@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from bench.cli import main
@@ -194,3 +195,74 @@ def test_data_check_lists_statistics_and_test_root_is_refused_elsewhere(tmp_path
     assert "videos" in out and "frames/clip" in out
     with pytest.raises(DatasetError, match="drop --test-root"):
         get_dataset("market1501")(tmp_path, {}).use_test_root(tmp_path)
+
+
+def _protocol_root(tmp_path: Path) -> Path:
+    """Three training and two test videos, two polyps each, every polyp seen twice (two
+    tracklets); test polyps annotated with size and histology (both classes of each)."""
+    train, test = [], []
+    for v in range(3):
+        for p in range(2):
+            for frames in (range(0, 8), range(12, 20)):
+                train += run_of(f"00{v}-001_{p}", frames, box=(2 + 8 * p, 2, 8, 8))
+    for v in range(3, 5):
+        for p in range(2):
+            extra = {
+                "histology": "tubular adenoma" if p else "hyperplastic polyp",
+                "size": 3.0 if p else 8.0,
+            }
+            for frames in (range(0, 6), range(10, 16)):
+                test += run_of(f"00{v}-001_{p}", frames, box=(2 + 8 * p, 2, 8, 8), **extra)
+    return write_root(tmp_path / "r", {"train": train, "test": test})
+
+
+def test_bench_run_scores_the_tracklet_protocol_and_the_leaderboard_shows_its_columns(
+    tmp_path: Path, capsys
+) -> None:
+    root = _protocol_root(tmp_path)
+    results = tmp_path / "results"
+    sets = ["tracklets.min_length=3", "train.epochs=1", "sampler.p=2", "sampler.k=2"]
+    argv = ["run", "--method", "bot", "--dataset", "polyp-tracklets", "--preset", "quick"]
+    argv += ["--root", str(root), "--results-dir", str(results), "--no-progress"]
+    assert main([*argv, *(a for s in sets for a in ("--set", s))]) == 0
+    (path,) = (results / "runs").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["protocol"] == "tracklets"
+    m = record["metrics"]
+    assert m["num_queries"] == 8  # 8 test tracklets, each with one other of its polyp
+    for key in ("mAP", "HR@1", "HR@5", "AUROC", "AP", "size_F1", "histology_acc"):
+        assert 0.0 <= m[key] <= 1.0, key
+    capsys.readouterr()
+    assert main(["leaderboard", "--results-dir", str(results)]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("| Method"))
+    titles = [c.strip() for c in header.strip("|").split("|")]
+    assert titles == [
+        "Method",
+        "mAP",
+        "HR@1",
+        "HR@5",
+        "AUROC",
+        "AP",
+        "size F1",
+        "histology acc",
+        "n",
+    ]
+
+
+def test_the_tracklet_protocol_is_its_parts() -> None:
+    """evaluate_tracklets = retrieval + re-identification + probes on the same embeddings."""
+    from bench.api.samples import Sample
+    from bench.evaluation.tracklet_protocol import evaluate_tracklets
+    from bench.evaluation.tracklets import tracklet_reidentification, tracklet_retrieval
+
+    g = torch.Generator().manual_seed(0)
+    pids = [1, 1, 2, 2, 3, 3, 4]
+    feats = torch.randn(len(pids), 8, generator=g) + torch.tensor(pids)[:, None].float()
+    clips = [Sample(f"{i}.jpg", pid, 0, clip=f"test-{i:05d}") for i, pid in enumerate(pids)]
+    got = evaluate_tracklets(feats, clips)
+    retrieval = tracklet_retrieval(feats, pids, empty_target_action="skip")
+    reid = tracklet_reidentification(feats, pids)
+    assert got.as_dict()["mAP"] == retrieval["mAP"] and got.as_dict()["AP"] == reid["AP"]
+    assert got.as_dict()["num_queries"] == 6  # polyp 4 has no other tracklet: left out
+    assert got.size is None and got.histology is None  # no annotations, no probes

@@ -15,16 +15,19 @@ from bench.api.method import Method
 from bench.api.samples import Sample
 from bench.engine.represent import represent, represent_clips
 from bench.engine.test_side import presentation_order, text_policy
+from bench.errors import BenchError
 from bench.evaluation.clips import clip_groups, pool_clips
 from bench.evaluation.protocol import Protocol, evaluate
 from bench.evaluation.rank import RankMetrics
+from bench.evaluation.tracklet_protocol import TrackletMetrics, evaluate_tracklets
 
 
 @dataclass
 class Measured:
     """A split's metrics, and the samples (in the order ranked) and representations behind them."""
 
-    metrics: RankMetrics | None  # None when not scored (the ranks other than 0 of a DDP run)
+    # None when not scored (the ranks other than 0 of a DDP run)
+    metrics: RankMetrics | TrackletMetrics | None
     query: list[Sample]
     gallery: list[Sample]
     represented: dict[str, Any]
@@ -40,10 +43,14 @@ def measure(
     seed: int,
     device: torch.device,
     score: bool = True,
+    labels: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Measured:
     """Represent ``query`` and ``gallery`` (shuffled by ``seed``) and, with ``score`` (the main
     process of a DDP run), evaluate them under ``protocol`` with the run's ``eval.*`` and
-    ``protocol.level`` keys."""
+    ``protocol.level`` keys. The tracklet protocol ranks ``query``'s tracklets against each
+    other (``gallery`` is the same list) and probes ``labels`` (clip id -> annotations)."""
+    if protocol.kind == "tracklets":
+        return _measure_tracklets(method, query, config, seed, score, labels)
     query, gallery = presentation_order(query, gallery, seed)
     clip_level = str(config.get("protocol.level", "frame")) == "clip"
     if clip_level and method.embeds_clips:  # a temporal encoder: one row per tracklet
@@ -67,3 +74,32 @@ def measure(
         device=device,
     )
     return Measured(metrics, query, gallery, represented)
+
+
+def _measure_tracklets(
+    method: Method,
+    samples: Sequence[Sample],
+    config: Mapping[str, Any],
+    seed: int,
+    score: bool,
+    labels: Mapping[str, Mapping[str, Any]] | None,
+) -> Measured:
+    """One embedding per tracklet (``embed_clips``, else the mean of the frame features), then
+    :func:`bench.evaluation.tracklet_protocol.evaluate_tracklets`."""
+    samples, _ = presentation_order(samples, [], seed)
+    tracklets, pool = clip_groups(samples, "test")
+    policy = text_policy(config)
+    if method.embeds_clips:
+        features = represent_clips(method, samples, [], policy)["query_features"]
+    else:
+        represented = represent(method, samples, [], policy)
+        if "query_features" not in represented:
+            raise BenchError(
+                f"the tracklet protocol needs embeddings, but method {method.name!r} answers "
+                "with score()"
+            )
+        features = pool @ represented["query_features"].detach().float().cpu()
+    features = features.detach().float().cpu()
+    metrics = evaluate_tracklets(features, tracklets, labels, seed=seed) if score else None
+    both = {"query_features": features, "gallery_features": features}
+    return Measured(metrics, tracklets, tracklets, both)

@@ -23,7 +23,10 @@ from bench.errors import BenchError
 
 def _sharded(answer: Callable[[list[Any]], torch.Tensor], samples: list[Any]) -> torch.Tensor:
     """``answer(samples)``; in a DDP run each rank answers for its shard and the rows are
-    gathered back in the original order."""
+    gathered back in the original order. No samples (the tracklet protocol's empty gallery):
+    an empty tensor, without asking."""
+    if not samples:
+        return torch.empty(0, 0)
     if distributed.world_size() == 1:
         return answer(samples)
     return distributed.gather_rows(answer(samples[distributed.shard(len(samples))]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -33,8 +34,7 @@ from bench.engine.selection import (
 )
 from bench.engine.test_side import ORACLE, text_policy, training_view, withheld_gallery_texts
 from bench.errors import BenchError
-from bench.evaluation.protocol import Protocol, get_protocol
-from bench.evaluation.rank import RankMetrics
+from bench.evaluation.protocol import Protocol, get_protocol, protocol_of_record
 from bench.io import cache_dir
 from bench.plugins import get_dataset, get_method
 from bench.results.artifacts import save_eval_artifacts
@@ -320,11 +320,12 @@ def _run_fold(
         seed=request.seed,
         device=device,
         score=rank == 0,
+        labels=splits.meta.get("tracklet_labels"),
     )
     t2 = time.perf_counter()
     if rank != 0 or measured.metrics is None:
         return None
-    metrics: RankMetrics = measured.metrics
+    metrics = measured.metrics
     query, gallery = measured.query, measured.gallery
     artifacts = None
     if config["report.save_features"]:
@@ -380,7 +381,7 @@ def _run_fold(
     }
     path = write_record(Path(request.results_dir), record)
     tag = " (oracle: gallery given its identity-level text)" if policy == ORACLE else ""
-    say(f"{label}: mAP {100 * metrics.mAP:.1f}  Rank-1 {100 * metrics.rank(1):.1f}{tag}  -> {path}")
+    say(f"{label}: {metrics.summary()}{tag}  -> {path}")
     return record
 
 
@@ -392,17 +393,17 @@ def print_metrics(records: list[dict[str, Any]]) -> None:
     rows = []
     for r in records:
         m = r["metrics"]
+        columns = protocol_of_record(r["protocol"]).columns
         rows.append(
             {
                 "method": r["method"],
                 "dataset": r["dataset"],
                 "fold": r["fold"] or "-",
                 "seed": r["seed"],
-                "mAP": 100 * m["mAP"],
-                "Rank-1": 100 * m["rank1"],
-                "Rank-5": 100 * m["rank5"],
-                "Rank-10": 100 * m["rank10"],
-                "mINP": 100 * m["mINP"],
+                **{
+                    title: math.nan if m.get(key) is None else 100 * m[key]
+                    for key, title in columns
+                },
             }
         )
     df = pd.DataFrame(rows)

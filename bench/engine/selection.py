@@ -31,7 +31,6 @@ from bench.errors import ConfigError
 from bench.evaluation.protocol import Protocol
 
 #: The validation metrics kept per validated epoch (fractions, as in ``metrics``).
-VAL_METRICS = ("mAP", "rank1")
 
 
 def validation_count(amount: float, num_ids: int) -> int:
@@ -97,6 +96,8 @@ class Validator:
     ) -> None:
         self.method, self.val, self.ctx = method, val, ctx
         self.protocol, self.config = protocol, config
+        # mAP and the protocol's second figure (Rank-1, or HR@1 for tracklets)
+        self.val_keys = tuple(key for key, _ in protocol.columns[:2])
         self.num_epochs: int | None = None  # from ctx.epochs(), at the first epoch's end
         self.every = int(config["protocol.val_every"])
         if self.every < 1:
@@ -142,7 +143,8 @@ class Validator:
         better = False
         if measured.metrics is not None:
             scores = measured.metrics.as_dict()
-            values = {f"val_{k}": float(scores[k]) for k in VAL_METRICS}
+            second, title = self.protocol.columns[1]
+            values = {f"val_{k}": float(scores[k]) for k in self.val_keys}
             if self.ctx.history and self.ctx.history[-1].get("epoch") == epoch:
                 self.ctx.history[-1].update(values)
             else:
@@ -150,7 +152,7 @@ class Validator:
             better = self._consider(values["val_mAP"], epoch)
             tqdm.write(
                 f"epoch {epoch + 1}: validation mAP {100 * values['val_mAP']:.1f}  "
-                f"Rank-1 {100 * values['val_rank1']:.1f}"
+                f"{title} {100 * values[f'val_{second}']:.1f}"
             )
         if self.select == "best-val" and better and self.best_path is not None:
             atomic_torch_save(self.method.state_dict(), self.best_path)
@@ -160,7 +162,7 @@ class Validator:
     def finish(self) -> dict[str, Any]:
         """Restore the selected epoch's state (``best-val``) and say what was selected."""
         history = [
-            {"epoch": int(h["epoch"]) + 1, **{k: h[f"val_{k}"] for k in VAL_METRICS}}
+            {"epoch": int(h["epoch"]) + 1, **{k: h[f"val_{k}"] for k in self.val_keys}}
             for h in self.ctx.history
             if "val_mAP" in h
         ]
@@ -179,7 +181,7 @@ class Validator:
         return {
             "rule": self.select,
             "epoch": epoch + 1,
-            "val": {k: chosen[k] for k in VAL_METRICS} if chosen else None,
+            "val": {k: chosen[k] for k in self.val_keys} if chosen else None,
             "val_identities": int(self.val.meta.get("identities", 0)),
             "val_query": len(self.val.query),
             "val_gallery": len(self.val.gallery),

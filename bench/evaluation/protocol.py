@@ -15,13 +15,36 @@ from bench.errors import BenchError
 from bench.evaluation.rank import RankMetrics, evaluate_features, evaluate_rank
 from bench.evaluation.rerank import rerank_features
 
+#: The record's metric keys and their column titles, per kind of protocol, in table order.
+RANK_COLUMNS = (
+    ("mAP", "mAP"),
+    ("rank1", "Rank-1"),
+    ("rank5", "Rank-5"),
+    ("rank10", "Rank-10"),
+    ("mINP", "mINP"),
+)
+TRACKLET_COLUMNS = (
+    ("mAP", "mAP"),
+    ("HR@1", "HR@1"),
+    ("HR@5", "HR@5"),
+    ("AUROC", "AUROC"),
+    ("AP", "AP"),
+    ("size_F1", "size F1"),
+    ("histology_acc", "histology acc"),
+)
+
 
 @dataclass(frozen=True)
 class Protocol:
-    """A named set of evaluation rules."""
+    """A named set of evaluation rules. ``kind``: ``"rank"`` (queries ranked against a gallery,
+    :class:`~bench.evaluation.rank.RankMetrics`) or ``"tracklets"`` (every test tracklet
+    against every other, :mod:`bench.evaluation.tracklet_protocol`); ``columns``: the metrics
+    its tables show."""
 
     name: str
     description: str
+    kind: str = "rank"
+    columns: tuple[tuple[str, str], ...] = RANK_COLUMNS
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -38,8 +61,22 @@ PROTOCOLS: dict[str, Protocol] = {
             "identity; frame level, or clip level (protocol.level=clip: one mean-pooled "
             "feature per clip); Market rules otherwise",
         ),
+        Protocol(
+            "tracklets",
+            "NTSSL: one embedding per test tracklet (embed_clips, else the mean of its frame "
+            "features); retrieval of every tracklet against every other (mAP, HR@1, HR@5), "
+            "re-identification over every pair (AUROC, AP), size and histology probes",
+            kind="tracklets",
+            columns=TRACKLET_COLUMNS,
+        ),
     )
 }
+
+
+def protocol_of_record(name: str) -> Protocol:
+    """The protocol a record names (``colo-pair/clip`` -> ``colo-pair``); Market's rules for a
+    name this version does not know."""
+    return PROTOCOLS.get(str(name).split("/")[0], PROTOCOLS["market"])
 
 
 def get_protocol(name: str) -> Protocol:

@@ -136,6 +136,10 @@ class RankMetrics:
             raise ValueError(f"rank k must be in [1, {len(self.cmc)}] (max_rank), got {k}")
         return float(self.cmc[k - 1])
 
+    def summary(self) -> str:
+        """One line for the console: ``mAP 41.2  Rank-1 63.0``."""
+        return f"mAP {100 * self.mAP:.1f}  Rank-1 {100 * self.rank(1):.1f}"
+
     def as_dict(self) -> dict[str, Any]:
         """Plain python floats and ints (JSON-able).
 

@@ -46,19 +46,16 @@ from tabulate import tabulate
 
 from bench.config import NON_EXPERIMENT_PREFIXES, config_hash
 from bench.errors import BenchError
+from bench.evaluation.protocol import RANK_COLUMNS, TRACKLET_COLUMNS, protocol_of_record
 from bench.io import atomic_write_text
 from bench.results.records import print_skipped, read_records, runs_dir
 
-#: Metric keys of a record's ``metrics``, in table order.
-METRIC_COLUMNS = ("mAP", "rank1", "rank5", "rank10", "mINP")
-#: How each metric is titled in rendered tables.
-METRIC_TITLES = {
-    "mAP": "mAP",
-    "rank1": "Rank-1",
-    "rank5": "Rank-5",
-    "rank10": "Rank-10",
-    "mINP": "mINP",
-}
+#: Metric keys of a record's ``metrics``, in table order: the ranking protocols' and then the
+#: tracklet protocol's own; a table shows its protocol's (``Protocol.columns``).
+METRIC_TITLES = dict(RANK_COLUMNS) | dict(TRACKLET_COLUMNS)
+METRIC_COLUMNS = tuple(METRIC_TITLES)
+#: Metrics only some protocols have: left out of the CSV when no row has them.
+_OPTIONAL_METRICS = tuple(m for m in METRIC_COLUMNS if m not in dict(RANK_COLUMNS))
 #: Output format -> file extension.
 FORMATS = {"md": "md", "csv": "csv", "latex": "tex"}
 
@@ -307,8 +304,11 @@ def _md_escape(text: str) -> str:
     return text.replace("|", r"\|")
 
 
-def _dataset_table(df: pd.DataFrame, fmt: str, with_counts: bool) -> str:
-    """One dataset's rows (already sorted) as a Markdown or LaTeX table."""
+def _dataset_table(
+    df: pd.DataFrame, fmt: str, with_counts: bool, columns: tuple[str, ...] = METRIC_COLUMNS
+) -> str:
+    """One dataset's rows (already sorted) as a Markdown or LaTeX table of the metric
+    ``columns`` (its protocol's)."""
     if fmt == "md":
         esc, pm = _md_escape, " ± "
         marks = {"best": "**{}**", "second": "<u>{}</u>", "": "{}"}
@@ -317,19 +317,17 @@ def _dataset_table(df: pd.DataFrame, fmt: str, with_counts: bool) -> str:
         esc, pm = latex_escape, r" $\pm$ "
         marks = {"best": r"\textbf{{{}}}", "second": r"\underline{{{}}}", "": "{}"}
         tablefmt = "latex_raw"
-    headers = ["Method"] + [METRIC_TITLES[m] for m in METRIC_COLUMNS]
-    colalign = ["left"] + ["right"] * len(METRIC_COLUMNS)
+    headers = ["Method"] + [METRIC_TITLES[m] for m in columns]
+    colalign = ["left"] + ["right"] * len(columns)
     if with_counts:
         headers.append("n")
         colalign.append("right")
     measured = ~(df["reported"].astype(bool) | df["oracle"].astype(bool))
-    column_marks = {
-        m: rank_marks(df[f"{m}_mean"].where(measured, math.nan)) for m in METRIC_COLUMNS
-    }
+    column_marks = {m: rank_marks(df[f"{m}_mean"].where(measured, math.nan)) for m in columns}
     rows = []
     for i, (_, row) in enumerate(df.iterrows()):
         cells = [esc(str(row["label"]))]
-        for m in METRIC_COLUMNS:
+        for m in columns:
             text = _cell(row[f"{m}_mean"], row[f"{m}_std"], pm)
             mark = column_marks[m][i] if text != "-" else ""
             cells.append(marks[mark].format(text))
@@ -382,13 +380,16 @@ def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
         out["oracle"] = out["oracle"].astype(bool)
         if not with_counts:
             out = out.drop(columns=_COUNT_COLUMNS)
+        absent = [m for m in _OPTIONAL_METRICS if out[f"{m}_mean"].isna().all()]
+        out = out.drop(columns=[f"{m}_{s}" for m in absent for s in ("mean", "std")])
         metric_cols = [c for c in out.columns if c.endswith(("_mean", "_std"))]
         out[metric_cols] = out[metric_cols].astype(float).round(4)
         return out.to_csv(index=False, lineterminator="\n")
     parts = []
     protocols = df.groupby("dataset")["protocol"].nunique()
     for (dataset, protocol), group in df.groupby(["dataset", "protocol"], sort=True):
-        table = _dataset_table(group.reset_index(drop=True), fmt, with_counts)
+        columns = tuple(key for key, _ in protocol_of_record(protocol).columns)
+        table = _dataset_table(group.reset_index(drop=True), fmt, with_counts, columns)
         title = str(dataset) if protocols[dataset] == 1 else f"{dataset} ({protocol})"
         if fmt == "md":
             parts.append(f"## {title}\n\n{table}\n{_footnotes(group)}")

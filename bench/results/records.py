@@ -89,15 +89,24 @@ def _load(path: Path) -> dict[str, Any]:
     return validate_record(data)
 
 
+def _one_line(text: str) -> str:
+    """``text`` with unprintable characters (line breaks such as U+0085 among them) escaped, so a
+    field name or value from a damaged record cannot split the warning's line."""
+    return "".join(
+        ch if ch.isprintable() else (f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+        for ch in text
+    )
+
+
 def warn_skipped(path: Path, reason: str) -> None:
     """:func:`read_records`' default: a :class:`SkippedRecordWarning` ``skipped <file>: <why>``,
     attributed to the caller of :func:`read_records`."""
-    warnings.warn(f"skipped {path}: {reason}", SkippedRecordWarning, stacklevel=4)
+    warnings.warn(f"skipped {path}: {_one_line(reason)}", SkippedRecordWarning, stacklevel=4)
 
 
 def print_skipped(path: Path, reason: str) -> None:
     """One line on stderr: ``bench: warning: skipped <file>: <why>``."""
-    print(f"bench: warning: skipped {path}: {reason}", file=sys.stderr)
+    print(f"bench: warning: skipped {path}: {_one_line(reason)}", file=sys.stderr)
 
 
 def _read_one(path: Path, on_skip: OnSkip) -> dict[str, Any] | None:

@@ -73,7 +73,7 @@ class Fingerprint(BaseModel):
 
 
 class Metrics(BaseModel):
-    """``metrics``: ranking metrics as fractions in [0, 1]."""
+    """``metrics``: ranking metrics (or the tracklet protocol's) as fractions in [0, 1]."""
 
     model_config = _RULES
     mAP: Fraction
@@ -85,6 +85,15 @@ class Metrics(BaseModel):
     cmc: list[Fraction] = _absent()
     num_valid_queries: Count = _absent()
     num_queries: Count = _absent()
+    # The tracklet protocol (bench.evaluation.tracklet_protocol); probes null where the
+    # dataset does not annotate them.
+    HR_1: Fraction = Field(default=None, alias="HR@1")
+    HR_5: Fraction = Field(default=None, alias="HR@5")
+    AUROC: Fraction = _absent()
+    AP: Fraction = _absent()
+    size_F1: Fraction | None = None
+    histology_acc: Fraction | None = None
+    num_tracklets: Count = _absent()
 
     @field_validator("cmc")
     @classmethod
