@@ -13,7 +13,7 @@ from PIL import Image
 from bench.cli import main
 from bench.config import dataset_config
 from bench.data.tracklets import Instance, build_tracklets, iou, read_instances, video_of
-from bench.errors import DatasetError
+from bench.errors import ConfigError, DatasetError
 from bench.plugins import get_dataset
 
 
@@ -266,3 +266,31 @@ def test_the_tracklet_protocol_is_its_parts() -> None:
     assert got.as_dict()["mAP"] == retrieval["mAP"] and got.as_dict()["AP"] == reid["AP"]
     assert got.as_dict()["num_queries"] == 6  # polyp 4 has no other tracklet: left out
     assert got.size is None and got.histology is None  # no annotations, no probes
+
+
+def test_best_val_selection_validates_on_held_out_tracklets(tmp_path: Path) -> None:
+    """Validation under the tracklet protocol: the held-out training polyps' tracklets, every
+    one against every other; the harness, not the method, uses their labels."""
+    from bench.engine.runner import RunRequest, run
+
+    root = _protocol_root(tmp_path)
+    sets = ["tracklets.min_length=3", "train.epochs=2", "sampler.p=2", "sampler.k=2"]
+    sets += ["protocol.val_identities=2", "train.select=best-val"]
+    request = RunRequest(
+        method="bot",
+        dataset="polyp-tracklets",
+        preset="quick",
+        root=root,
+        sets=sets,
+        results_dir=tmp_path / "results",
+        progress=False,
+    )
+    (record,) = run(request)
+    selection = record["selection"]
+    assert selection["rule"] == "best-val" and selection["val_identities"] == 2
+    assert selection["val_query"] == selection["val_gallery"] == 2 * 16  # 2 polyps x 2 x 8
+    assert [set(h) for h in selection["history"]] == [{"epoch", "mAP", "HR@1"}] * 2
+    assert 0.0 <= selection["val"]["mAP"] <= 1.0
+    one = RunRequest(**{**vars(request), "sets": [*sets, "protocol.val_identities=1"]})
+    with pytest.raises(ConfigError, match="validation and training each need at least 2"):
+        run(one)  # before any training: the tracklet protocol needs pairs of identities

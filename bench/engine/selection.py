@@ -59,7 +59,9 @@ def carve_validation(
     train: Sequence[Sample], amount: float, seed: int, protocol: str
 ) -> tuple[list[Sample], Splits | None]:
     """``(train without the validation identities, relabelled 0..N-1; the validation split)``;
-    ``(train, None)`` when ``amount`` is 0. The identities are drawn by ``seed``."""
+    ``(train, None)`` when ``amount`` is 0. The identities are drawn by ``seed``. The split
+    follows the test ``protocol``: Colo-Pair's screenings, all tracklets against all for
+    ``tracklets``, else one query image per identity and camera."""
     pids = sorted({s.pid for s in train})
     count = validation_count(float(amount), len(pids))
     if count == 0:
@@ -71,6 +73,8 @@ def carve_validation(
     if protocol == "colo-pair":
         query = [s for s in val if s.camid == 0]
         gallery = [s for s in val if s.camid != 0]
+    elif protocol == "tracklets":  # every held-out tracklet against every other
+        query = gallery = val
     else:
         by_view: dict[tuple[int, int], list[Sample]] = {}
         for s in val:
