@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 
 from bench.cli import main
 from bench.errors import BenchError
-from bench.results.records import SkippedRecordWarning, load_record, read_records, runs_dir
+from bench.results.records import (
+    SkippedRecordWarning,
+    load_record,
+    read_records,
+    runs_dir,
+    write_record,
+)
 from bench.results.schema import ORACLE_KEY, RecordError, validate_record
 
 CMC = [0.5, 0.6, 0.7, 0.75, 0.8, 0.82, 0.85, 0.88, 0.9, 0.91]
@@ -359,3 +365,13 @@ def test_random_damage_is_rendered_or_skipped(
             for number in NUMBER.finditer(cell):
                 assert 0 <= float(number.group()) <= 100, cell
             assert not re.search(r"nan|inf", cell, re.IGNORECASE), cell
+
+
+def test_a_record_the_leaderboard_would_skip_is_never_written(tmp_path: Path) -> None:
+    record = full_record()
+    record["metrics"]["mAP"] = 18.457  # a percentage where a fraction belongs
+    with pytest.raises(BenchError, match=r"refusing to write run record .*metrics\.mAP"):
+        write_record(tmp_path, record)
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.json"))
+    record["metrics"]["mAP"] = 0.18
+    assert write_record(tmp_path, record).is_file()

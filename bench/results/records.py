@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, close_matches
-from bench.io import atomic_write_json
+from bench.io import atomic_write_json, json_safe
 from bench.results.schema import RUN_ID, RecordError, validate_record
 
 #: Keys every run record must have (write_record refuses a record without them).
@@ -52,12 +52,18 @@ def _check_run_id(run_id: Any) -> str:
 
 
 def write_record(results_dir: Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` to ``runs/<run_id>.json`` atomically and return the path."""
+    """Write ``record`` to ``runs/<run_id>.json`` atomically and return the path. The record
+    must pass the schema the leaderboard reads it with (:mod:`bench.results.schema`, after NaN
+    becomes null), so a record the leaderboard would skip is never written."""
     for key in REQUIRED_KEYS:
         if key not in record:
             raise BenchError(f"run record is missing the required key {key!r}")
     run_id = _check_run_id(record["run_id"])
     path = runs_dir(results_dir) / f"{run_id}.json"
+    try:
+        validate_record(json_safe(record))
+    except RecordError as exc:
+        raise BenchError(f"refusing to write run record {path}: {exc}") from None
     atomic_write_json(path, record)
     return path
 
