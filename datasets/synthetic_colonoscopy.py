@@ -17,13 +17,8 @@ from bench.plugins.datasets.polyp_tracklets import PolypTracklets
 from bench.api.ranges import AT_LEAST_ONE, SEED
 from bench.api.registry import register_dataset
 from bench.api.samples import Splits
-from bench.data.synthetic.colonoscopy import (
-    DEFAULT_VIDEOS,
-    IMAGE_SIZE,
-    default_root,
-    ensure_colonoscopy,
-    split_videos,
-)
+from bench.data.synthetic import default_root, ensure_dataset
+from bench.data.synthetic.colonoscopy import DEFAULT_VIDEOS, IMAGE_SIZE, split_videos
 
 _SPLITS = split_videos(DEFAULT_VIDEOS)
 
@@ -58,10 +53,10 @@ class SyntheticColonoscopy(PolypTracklets):
         )
 
     def default_root(self) -> Path:
-        return default_root(*self._params())
+        return default_root(self.name, *self._params())
 
     def prepare(self) -> None:
-        ensure_colonoscopy(self.root, *self._params(), progress=self.show_progress)
+        ensure_dataset(self.name, self.root, *self._params(), progress=self.show_progress)
         super().prepare()
 
     def load(self, fold: str | None = None) -> Splits:

@@ -119,7 +119,7 @@ def test_training_pids_relabelled_and_junk_never_trained_on(release):
     assert len(splits.train) == 7  # the junk tracklet's 2 frames dropped
     assert not any("00-1" in s.path for s in splits.train)
     assert splits.meta["train_pids"] == [1, 3]
-    assert splits.train == relabel(read_mars(release)[0])  # the harness's rule, per tracklet
+    assert splits.train == relabel(read_mars(release)[0])  # the harness's rule
     assert {s.pid for s in splits.query} == {2, 4}  # test pids as released
 
 

@@ -15,12 +15,8 @@ import pytest
 from bench.cli import main
 from bench.config import dataset_config
 from bench.data.fingerprint import data_fingerprint
-from bench.data.synthetic.colonoscopy import (
-    DIMINUTIVE_MM,
-    ensure_colonoscopy,
-    make_videos,
-    split_videos,
-)
+from bench.data.synthetic import ensure_dataset
+from bench.data.synthetic.colonoscopy import DIMINUTIVE_MM, make_videos, split_videos
 from bench.data.tracklets import build_tracklets, read_instances
 from bench.errors import DatasetError
 from bench.evaluation.probes import HISTOLOGY_CLASSES
@@ -48,7 +44,7 @@ def _fingerprint(root: Path, seed: int) -> str:
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     seeds = {"a": 0, "b": 0, "c": 1}
-    roots = [ensure_colonoscopy(tmp_path / k, s, 1, progress=False) for k, s in seeds.items()]
+    roots = [ensure_dataset(NAME, tmp_path / k, s, 1, progress=False) for k, s in seeds.items()]
     a, b, c = (_files(r) for r in roots)
     assert list(a) == list(b) and a == b and len(a) > 500
     images_a = {v for k, v in a.items() if k.endswith(".jpg")}
@@ -59,16 +55,16 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, monkeypatch):
     assert fingerprints[0] == fingerprints[1] != fingerprints[2]
     assert not (tmp_path / "cache").exists(), "an explicit root must not write to the cache"
     with pytest.raises(DatasetError, match="synthetic.videos"):
-        ensure_colonoscopy(tmp_path / "x", 0, 0)
+        ensure_dataset(NAME, tmp_path / "x", 0, 0)
     with pytest.raises(DatasetError, match="generated with"):
-        ensure_colonoscopy(roots[0], 1, 1)
+        ensure_dataset(NAME, roots[0], 1, 1)
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> tuple[Path, float]:
     root = tmp_path_factory.mktemp("colonoscopy") / "root"
     t0 = time.perf_counter()
-    ensure_colonoscopy(root, 0, 8, progress=False)
+    ensure_dataset(NAME, root, 0, 8, progress=False)
     seconds = time.perf_counter() - t0
     print(f"{NAME} (8 videos) generated in {seconds:.1f} s")
     return root, seconds

@@ -157,7 +157,7 @@ def test_reidentification_needs_positive_and_negative_pairs():
         (torch.randn(4), [0, 0, 1, 1], "must be"),
         (torch.randn(1, 4), [0], "at least 2"),
         (torch.tensor([[0.0, float("nan")], [1.0, 0.0]]), [0, 0], "NaN"),
-        (torch.randn(3, 4), [0, 0], "one per tracklet"),
+        (torch.randn(3, 4), [0, 0], "pids has 2 entries but embeddings has 3 rows"),
         (torch.randn(2, 4), [0.5, 0.0], "integers"),
         (torch.zeros(2, 4, dtype=torch.long), [0, 0], "floating point"),
     ],

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import numpy as np
 
 from bench.api.samples import JUNK_PID, Sample, Splits
 from bench.data.files import dangling_note, listing
+from bench.data.splits import relabel
 from bench.errors import RAISE, DatasetError, Problems
 from bench.io import read_text
 
@@ -50,7 +50,6 @@ __all__ = [
     "read_query_index",
     "read_tracks",
     "split_samples",
-    "training_labels",
 ]
 
 CAMERAS = 6
@@ -246,24 +245,13 @@ def _check_images(names: list[str], folder: Path, names_path: Path, problems: Pr
 
 
 def split_samples(
-    tracks: Tracks,
-    rows: list[int] | range,
-    names: list[str],
-    folder: Path,
-    split: str,
-    labels: dict[int, int] | None = None,
+    tracks: Tracks, rows: list[int] | range, names: list[str], folder: Path, split: str
 ) -> list[Sample]:
-    """The frames of the tracklets ``rows`` (0-based) as samples, in row then line order;
-    with ``labels`` (original pid -> label) the pids are relabelled and other rows dropped."""
+    """The frames of the tracklets ``rows`` (0-based) as samples, in row then line order."""
     base, sep = str(folder), os.sep
     samples = []
     for r in rows:
-        pid = int(tracks.pid[r])
-        if labels is not None:
-            if pid not in labels:
-                continue
-            pid = labels[pid]
-        camid, clip = int(tracks.cam[r]) - 1, f"{split}-{r + 1:06d}"
+        pid, camid, clip = int(tracks.pid[r]), int(tracks.cam[r]) - 1, f"{split}-{r + 1:06d}"
         lines = names[int(tracks.first[r]) - 1 : int(tracks.last[r])]
         samples.extend(
             Sample(f"{base}{sep}{n[:4]}{sep}{n}", pid, camid, clip=clip, frame=i)
@@ -272,16 +260,10 @@ def split_samples(
     return samples
 
 
-def training_labels(pids: Iterable[int]) -> dict[int, int]:
-    """Training pid -> ``0..N-1`` in sorted order, junk left out (:func:`bench.data.splits.
-    relabel`'s rule, applied per tracklet rather than per frame)."""
-    return {pid: i for i, pid in enumerate(sorted({int(p) for p in pids} - {JUNK_PID}))}
-
-
 def _read(
-    root: Path, problems: Problems, check_images: bool, relabel_train: bool
-) -> tuple[list[Sample], list[Sample], list[Sample], list[int]]:
-    """Train, query and gallery frames and the original training pids (junk left out)."""
+    root: Path, problems: Problems, check_images: bool
+) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """Train (original pids), query and gallery frames."""
     root = Path(root)
     for folder in ("bbox_train", "bbox_test", "info"):
         if not (root / folder).is_dir():
@@ -307,19 +289,15 @@ def _read(
         read_query_index(info / QUERY_FILE, len(test[0]), problems) if test is not None else None
     )
     if "train" not in parts or test is None or query_rows is None:
-        return [], [], [], []
+        return [], [], []
     train_tracks, train_names, train_dir = parts["train"]
-    labels = training_labels(train_tracks.pid)
-    every = range(len(train_tracks))
-    train = split_samples(
-        train_tracks, every, train_names, train_dir, "train", labels if relabel_train else None
-    )
+    train = split_samples(train_tracks, range(len(train_tracks)), train_names, train_dir, "train")
     tracks, names, folder = test
     chosen = set(query_rows)
     gallery_rows = [r for r in range(len(tracks)) if r not in chosen]
     query = split_samples(tracks, query_rows, names, folder, "test")
     gallery = split_samples(tracks, gallery_rows, names, folder, "test")
-    return train, query, gallery, sorted(labels)
+    return train, query, gallery
 
 
 def read_mars(
@@ -328,13 +306,14 @@ def read_mars(
     """``(train, query, gallery)`` frames of the MARS release at ``root``, train not yet
     relabelled (all empty when a problem was reported). ``check_images`` looks for every
     listed frame on disk."""
-    train, query, gallery, _ = _read(root, problems, check_images, relabel_train=False)
-    return train, query, gallery
+    return _read(root, problems, check_images)
 
 
 def mars_splits(root: Path, problems: Problems = RAISE, *, check_images: bool = True) -> Splits:
     """The MARS release at ``root`` as :class:`Splits`: training pids relabelled ``0..N-1``
-    (:func:`training_labels`: junk dropped), the original ones kept in ``meta["train_pids"]``
-    (``bench data check`` looks for them among the test identities)."""
-    train, query, gallery, train_pids = _read(root, problems, check_images, relabel_train=True)
-    return Splits(train, query, gallery, meta={"root": str(root), "train_pids": train_pids})
+    (:func:`bench.data.splits.relabel`: junk dropped), the original ones kept in
+    ``meta["train_pids"]`` (``bench data check`` looks for them among the test identities)."""
+    train, query, gallery = _read(root, problems, check_images)
+    train_pids = sorted({s.pid for s in train} - {JUNK_PID})
+    meta = {"root": str(root), "train_pids": train_pids}
+    return Splits(relabel(train), query, gallery, meta=meta)

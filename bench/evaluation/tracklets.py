@@ -24,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from bench.errors import BenchError
+from bench.evaluation.inputs import check_labels
 
 __all__ = ["EmptyTargetAction", "tracklet_reidentification", "tracklet_retrieval"]
 
@@ -49,16 +49,11 @@ def _check_inputs(embeddings: torch.Tensor, pids: Sequence[int] | torch.Tensor) 
         raise BenchError(f"embeddings must be floating point, got {embeddings.dtype}")
     if not bool(torch.isfinite(embeddings).all()):
         raise BenchError("embeddings hold NaN or infinite values")
-    p = pids.detach().cpu().numpy() if isinstance(pids, torch.Tensor) else np.asarray(pids)
-    if p.ndim != 1 or len(p) != embeddings.shape[0]:
-        raise BenchError(
-            f"pids must be 1-D with one per tracklet ({embeddings.shape[0]}), got {p.shape}"
-        )
-    if p.dtype.kind not in "iu" and not (
-        p.dtype.kind == "f" and np.isfinite(p).all() and np.array_equal(p, np.round(p))
-    ):
-        raise BenchError(f"pids must be integers, got dtype {p.dtype}")
-    return torch.as_tensor(p.astype(np.int64))
+    try:
+        p = check_labels("pids", pids, embeddings.shape[0], "rows", of="embeddings")
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    return torch.as_tensor(p)
 
 
 def _cosine(embeddings: torch.Tensor) -> torch.Tensor:

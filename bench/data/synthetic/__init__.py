@@ -1,7 +1,8 @@
 """Procedural datasets written in the real datasets' layouts, so the real readers load them.
 
-``synthetic-person`` (Market-1501 layout + captions, :mod:`bench.data.synthetic.person`) and
-``synthetic-polyp`` (Colo-Pair layout + text sheet, :mod:`bench.data.synthetic.polyp`).
+``synthetic-person`` (Market-1501 layout + captions, :mod:`bench.data.synthetic.person`),
+``synthetic-polyp`` (Colo-Pair layout + text sheet, :mod:`bench.data.synthetic.polyp`) and
+``synthetic-colonoscopy`` (NTSSL's COCO tracklet layout, :mod:`bench.data.synthetic.colonoscopy`).
 Generation is deterministic from the seed (same seed, byte-identical files), goes to
 ``cache_dir()/synthetic/<name>-<hash of the parameters>/`` by default, and is atomic
 (:func:`bench.data.synthetic.render.ensure_generated`).
@@ -9,7 +10,9 @@ Generation is deterministic from the seed (same seed, byte-identical files), goe
 
 from __future__ import annotations
 
+import importlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,63 +30,73 @@ from bench.io import cache_dir
 
 __all__ = [
     "MARKER",
-    "check_identities",
+    "check_size",
     "default_root",
     "ensure_dataset",
     "generation_params",
 ]
 
-_MIN_IDENTITIES = {"synthetic-person": 2, "synthetic-polyp": 2}
+
+@dataclass(frozen=True)
+class _Kind:
+    """What sizes one synthetic dataset (``identities`` or ``videos``), its least value, and the
+    generator (``module:function``, imported when it runs)."""
+
+    size_key: str
+    minimum: int
+    generator: str
 
 
-def check_identities(name: str, identities: Any) -> int:
-    low = _MIN_IDENTITIES[name]
-    if isinstance(identities, bool) or not isinstance(identities, int) or identities < low:
-        raise DatasetError(
-            f"synthetic.identities must be an integer of at least {low} for {name}; "
-            f"got {identities!r}"
-        )
-    return identities
+_KINDS = {
+    "synthetic-person": _Kind("identities", 2, "bench.data.synthetic.person:generate_person"),
+    "synthetic-polyp": _Kind("identities", 2, "bench.data.synthetic.polyp:generate_polyp"),
+    "synthetic-colonoscopy": _Kind(
+        "videos", 1, "bench.data.synthetic.colonoscopy:generate_colonoscopy"
+    ),
+}
 
 
-def generation_params(name: str, seed: Any, identities: Any) -> dict[str, Any]:
-    """The validated parameters that determine a synthetic dataset's bytes."""
-    if name not in _MIN_IDENTITIES:
+def _kind(name: str) -> _Kind:
+    if name not in _KINDS:
         raise DatasetError(f"unknown synthetic dataset {name!r}")
-    return {
-        "dataset": name,
-        "seed": check_seed(seed),
-        "identities": check_identities(name, identities),
-    }
+    return _KINDS[name]
 
 
-def default_root(name: str, seed: Any, identities: Any) -> Path:
+def check_size(name: str, size: Any) -> int:
+    """``size`` (``synthetic.identities`` or ``synthetic.videos``) as an int of at least the
+    dataset's minimum."""
+    kind = _kind(name)
+    if isinstance(size, bool) or not isinstance(size, int) or size < kind.minimum:
+        raise DatasetError(
+            f"synthetic.{kind.size_key} must be an integer of at least {kind.minimum} for "
+            f"{name}; got {size!r}"
+        )
+    return size
+
+
+def generation_params(name: str, seed: Any, size: Any) -> dict[str, Any]:
+    """The validated parameters that determine a synthetic dataset's bytes."""
+    return {"dataset": name, "seed": check_seed(seed), _kind(name).size_key: check_size(name, size)}
+
+
+def default_root(name: str, seed: Any, size: Any) -> Path:
     """``cache_dir()/synthetic/<name>-<hash>``: one folder per parameter set."""
-    params = generation_params(name, seed, identities)
+    params = generation_params(name, seed, size)
     return cache_dir() / "synthetic" / f"{name}-{params_hash(params)}"
 
 
-def ensure_dataset(
-    name: str, root: Path, seed: Any, identities: Any, *, progress: bool = True
-) -> Path:
+def ensure_dataset(name: str, root: Path, seed: Any, size: Any, *, progress: bool = True) -> Path:
     """Generate ``name`` into ``root`` unless a complete copy with these parameters is there."""
-    params = generation_params(name, seed, identities)
+    params = generation_params(name, seed, size)
+    key = _kind(name).size_key
     if read_marker(root) is None:
-        tqdm.write(
-            f"{name}: generating into {root} (seed {params['seed']}, "
-            f"{params['identities']} identities)"
-        )
+        tqdm.write(f"{name}: generating into {root} (seed {params['seed']}, {params[key]} {key})")
 
     def build(tmp: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
-        if name == "synthetic-person":
-            from bench.data.synthetic.person import generate_person
-
-            stats = generate_person(tmp, params["seed"], params["identities"], progress=progress)
-        else:
-            from bench.data.synthetic.polyp import generate_polyp
-
-            stats = generate_polyp(tmp, params["seed"], params["identities"], progress=progress)
+        module, function = _kind(name).generator.split(":")
+        generate = getattr(importlib.import_module(module), function)
+        stats = generate(tmp, params["seed"], params[key], progress=progress)
         # the time goes to the console only: the marker file stays byte-identical across runs
         tqdm.write(f"{name}: generated in {time.perf_counter() - t0:.1f} s: {stats}")
         return stats

@@ -31,29 +31,21 @@ not) whenever it has two polyps or more.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from bench.data.synthetic.polyp import Polyp, make_polyps
 from bench.data.synthetic.render import (
-    check_seed,
-    ensure_generated,
-    params_hash,
-    read_marker,
     rng_for,
     save_jpeg,
     smooth_field,
     to_uint8,
     write_json,
 )
-from bench.errors import DatasetError
-from bench.io import cache_dir
 from bench.progress import progress as progress_bar
 
 NAME = "synthetic-colonoscopy"
@@ -72,41 +64,9 @@ _CORNER = (np.abs(_XN) + np.abs(_YN) > 1.6) | (np.abs(_XN) > 0.985) | (np.abs(_Y
 # --------------------------------------------------------------------------- parameters, cache
 
 
-def check_videos(videos: Any) -> int:
-    if isinstance(videos, bool) or not isinstance(videos, int) or videos < 1:
-        raise DatasetError(f"synthetic.videos must be an integer of at least 1; got {videos!r}")
-    return videos
-
-
 def split_videos(videos: int) -> dict[str, int]:
     """Videos per split for ``videos`` training videos."""
     return {"train": videos, "val": max(1, math.ceil(videos / 4)), "test": max(2, -(-videos // 2))}
-
-
-def generation_params(seed: Any, videos: Any) -> dict[str, Any]:
-    """The validated parameters that determine the dataset's bytes."""
-    return {"dataset": NAME, "seed": check_seed(seed), "videos": check_videos(videos)}
-
-
-def default_root(seed: Any, videos: Any) -> Path:
-    """``cache_dir()/synthetic/synthetic-colonoscopy-<hash>``: one folder per parameter set."""
-    return cache_dir() / "synthetic" / f"{NAME}-{params_hash(generation_params(seed, videos))}"
-
-
-def ensure_colonoscopy(root: Path, seed: Any, videos: Any, *, progress: bool = True) -> Path:
-    """Generate the dataset into ``root`` unless a complete copy with these parameters is there
-    (atomically: :func:`bench.data.synthetic.render.ensure_generated`)."""
-    params = generation_params(seed, videos)
-    if read_marker(root) is None:
-        tqdm.write(f"{NAME}: generating into {root} (seed {params['seed']}, {videos} videos)")
-
-    def build(tmp: Path) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        stats = generate_colonoscopy(tmp, params["seed"], params["videos"], progress=progress)
-        tqdm.write(f"{NAME}: generated in {time.perf_counter() - t0:.1f} s: {stats}")
-        return stats
-
-    return ensure_generated(Path(root), params, build)
 
 
 # --------------------------------------------------------------------------- what is shown
