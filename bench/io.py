@@ -29,22 +29,23 @@ def cache_dir() -> Path:
     return Path(base) / "reid-bench"
 
 
-def read_text(path: Path, *, what: str, error: Callable[[str], Exception]) -> str:
+def read_text(path: Path, *, what: str | None, error: Callable[[str], Exception]) -> str:
     """The text of ``path`` read as UTF-8 (a leading UTF-8 BOM is dropped).
 
     Bytes that are not UTF-8 raise ``error(message)``, the message naming ``what`` (``"captions
     file"``), the file and the first bad byte: ``captions file a/c.json: not UTF-8 text (byte
-    0xff at offset 12); save it as UTF-8``. The caller picks ``error`` (this module sits below
+    0xff at offset 12); save it as UTF-8``; with ``what=None`` the message leaves the file out
+    (the caller names it). The caller picks ``error`` (this module sits below
     :mod:`bench.errors`); ``OSError`` passes through.
     """
     data = Path(path).read_bytes()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        where = f"{what} {path}" if what else str(path)
+        where = "" if what is None else f"{what} {path}: " if what else f"{path}: "
         offset = e.start + len(data) - len(e.object)  # the codec reports it past a BOM
         raise error(
-            f"{where}: not UTF-8 text (byte 0x{data[offset]:02x} at offset {offset}); "
+            f"{where}not UTF-8 text (byte 0x{data[offset]:02x} at offset {offset}); "
             f"save it as UTF-8"
         ) from e
 

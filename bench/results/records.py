@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, close_matches
-from bench.io import atomic_write_json, json_safe
+from bench.io import atomic_write_json, json_safe, read_text
 from bench.results.schema import RUN_ID, RecordError, validate_record
 
 #: Keys every run record must have (write_record refuses a record without them).
@@ -77,13 +77,7 @@ def _record_files(results_dir: Path) -> list[Path]:
 
 def _load(path: Path) -> dict[str, Any]:
     """The valid record in ``path``; OSError, or RecordError saying what is wrong with it."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RecordError(
-            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
-        ) from None
+    text = read_text(path, what=None, error=RecordError)  # the warning names the file
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
