@@ -52,15 +52,11 @@ def measure(
     if protocol.kind == "tracklets":
         return _measure_tracklets(method, query, config, seed, score, labels)
     query, gallery = presentation_order(query, gallery, seed)
-    clip_level = str(config.get("protocol.level", "frame")) == "clip"
-    if clip_level and method.embeds_clips:  # a temporal encoder: one row per tracklet
-        q_clips, g_clips = clip_groups(query, "query")[0], clip_groups(gallery, "gallery")[0]
-        represented = represent_clips(method, query, gallery, text_policy(config))
-        query, gallery = q_clips, g_clips
+    policy = text_policy(config)
+    if str(config.get("protocol.level", "frame")) == "clip":
+        query, gallery, represented = _clip_level(method, query, gallery, policy)
     else:
-        represented = represent(method, query, gallery, text_policy(config))
-        if clip_level:
-            query, gallery, represented = pool_clips(query, gallery, represented)
+        represented = represent(method, query, gallery, policy)
     if not score:
         return Measured(None, query, gallery, represented)
     metrics = evaluate(
@@ -76,6 +72,17 @@ def measure(
     return Measured(metrics, query, gallery, represented)
 
 
+def _clip_level(
+    method: Method, query: Sequence[Sample], gallery: Sequence[Sample], policy: str
+) -> tuple[list[Sample], list[Sample], dict[str, Any]]:
+    """One representation per clip: a temporal encoder's ``embed_clips``, else the frames'
+    representations pooled (:func:`bench.evaluation.clips.pool_clips`)."""
+    if method.embeds_clips:
+        q_clips, g_clips = clip_groups(query, "query")[0], clip_groups(gallery, "gallery")[0]
+        return q_clips, g_clips, represent_clips(method, query, gallery, policy)
+    return pool_clips(query, gallery, represent(method, query, gallery, policy))
+
+
 def _measure_tracklets(
     method: Method,
     samples: Sequence[Sample],
@@ -84,22 +91,16 @@ def _measure_tracklets(
     score: bool,
     labels: Mapping[str, Mapping[str, Any]] | None,
 ) -> Measured:
-    """One embedding per tracklet (``embed_clips``, else the mean of the frame features), then
+    """One embedding per tracklet (:func:`_clip_level`), then
     :func:`bench.evaluation.tracklet_protocol.evaluate_tracklets`."""
     samples, _ = presentation_order(samples, [], seed)
-    tracklets, pool = clip_groups(samples, "test")
-    policy = text_policy(config)
-    if method.embeds_clips:
-        features = represent_clips(method, samples, [], policy)["query_features"]
-    else:
-        represented = represent(method, samples, [], policy)
-        if "query_features" not in represented:
-            raise BenchError(
-                f"the tracklet protocol needs embeddings, but method {method.name!r} answers "
-                "with score()"
-            )
-        features = pool @ represented["query_features"].detach().float().cpu()
-    features = features.detach().float().cpu()
+    tracklets, _, represented = _clip_level(method, samples, [], text_policy(config))
+    if "query_features" not in represented:
+        raise BenchError(
+            f"the tracklet protocol needs embeddings, but method {method.name!r} answers with "
+            "score()"
+        )
+    features = represented["query_features"].detach().float().cpu()
     metrics = evaluate_tracklets(features, tracklets, labels, seed=seed) if score else None
     both = {"query_features": features, "gallery_features": features}
     return Measured(metrics, tracklets, tracklets, both)
