@@ -6,7 +6,6 @@ first epoch; :func:`check_writable` fails first, in one line naming the folder.
 
 from __future__ import annotations
 
-import errno
 import os
 import tempfile
 from pathlib import Path
@@ -34,11 +33,6 @@ def check_writable(folder: Path, what: str) -> None:
         finally:
             os.close(fd)
             Path(probe).unlink(missing_ok=True)
-    except OSError as exc:
-        reason = {
-            errno.EACCES: "permission denied",
-            errno.EPERM: "permission denied",
-            errno.EROFS: "read-only file system",
-            errno.ENOSPC: "no space left on the device",
-        }.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+    except OSError as exc:  # permission denied, read-only file system, no space left, ...
+        reason = (exc.strerror or type(exc).__name__).lower()
         raise BenchError(f"cannot write the {what} {folder}: {reason}") from exc
