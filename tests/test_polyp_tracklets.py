@@ -265,6 +265,7 @@ def test_the_tracklet_protocol_is_its_parts() -> None:
     reid = tracklet_reidentification(feats, pids)
     assert got.as_dict()["mAP"] == retrieval["mAP"] and got.as_dict()["AP"] == reid["AP"]
     assert got.as_dict()["num_queries"] == 6  # polyp 4 has no other tracklet: left out
+    assert got.as_dict()["num_tracklets"] == 7
     assert got.size is None and got.histology is None  # no annotations, no probes
 
 

@@ -29,6 +29,7 @@ from bench.evaluation.tracklets import tracklet_reidentification, tracklet_retri
 class TrackletMetrics:
     """The tracklet protocol's figures (fractions); probes ``None`` where not annotated."""
 
+    num_tracklets: int
     retrieval: dict[str, float | int]
     reid: dict[str, float | int]
     size: dict[str, float | int] | None = None
@@ -49,9 +50,8 @@ class TrackletMetrics:
             "AP": float(self.reid["AP"]),
             "size_F1": None if self.size is None else float(self.size["macro_F1"]),
             "histology_acc": None if self.histology is None else float(self.histology["accuracy"]),
-            "num_queries": int(self.retrieval["num_queries"]),
-            "num_tracklets": int(self.reid.get("num_tracklets", 0))
-            or int(self.retrieval["num_queries"]),
+            "num_queries": int(self.retrieval["num_queries"]),  # those with a match
+            "num_tracklets": self.num_tracklets,
         }
 
     def summary(self) -> str:
@@ -86,6 +86,7 @@ def evaluate_tracklets(
     feats = features.detach().float().cpu()
     pids = [c.pid for c in clips]
     out = TrackletMetrics(
+        len(clips),
         tracklet_retrieval(feats, pids, empty_target_action="skip"),
         tracklet_reidentification(feats, pids),
     )
