@@ -181,7 +181,7 @@ def test_malformed_annotations_are_each_named(tmp_path: Path) -> None:
     assert any("annotations[3] needs a 'bbox' of 4 numbers" in m for m in messages)
     assert any("annotations[4] needs a string 'identity_id', got 3" in m for m in messages)
     path.write_text("{not json")
-    with pytest.raises(DatasetError, match="not JSON"):
+    with pytest.raises(DatasetError, match="is not valid JSON"):
         read_instances(path, tmp_path)
 
 

@@ -15,7 +15,6 @@ is its id's part before the first ``_``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.api.samples import Sample
+from bench.data.files import read_json
 from bench.errors import RAISE, DatasetError, Problems
-from bench.io import read_text
 
 SPLIT_FILES = {
     "train": "instances_train.json",
@@ -64,13 +63,7 @@ def read_instances(path: Path, images_dir: Path, problems: Problems = RAISE) -> 
     """The instances of one annotation file, in the file's order. A malformed entry is reported
     to ``problems`` naming the file and the entry (the default raises on the first) and left
     out; a file that is not COCO JSON is a DatasetError."""
-    text = read_text(path, what="annotation file", error=DatasetError)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(
-            f"annotation file {path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        ) from None
+    data = read_json(path, what="annotation file")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DatasetError(f"annotation file {path}: expected a COCO object with 'images'")
     if not isinstance(data.get("annotations"), list):
