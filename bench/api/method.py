@@ -81,6 +81,13 @@ class Method(ABC):
         return self.ctx.device
 
     @classmethod
+    def supervision_for(cls, config: Mapping[str, Any]) -> str:
+        """What ``fit`` is given under ``config`` (one of :data:`SUPERVISIONS`): the class's
+        :attr:`supervision` unless a config key switches a self-supervised family to identity
+        labels (NTSSL's supervised-contrastive variant, its upper bound)."""
+        return cls.supervision
+
+    @classmethod
     def preflight(cls, config: Mapping[str, Any]) -> None:
         """Fail fast, before any data is read: e.g. pretrained weights named but not present."""
         return None

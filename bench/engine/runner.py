@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.api.dataset import DatasetAdapter
-from bench.api.method import Method, MethodSpec
+from bench.api.method import SUPERVISIONS, Method, MethodSpec
 from bench.api.samples import Sample, Splits
 from bench.config import NON_EXPERIMENT_PREFIXES, config_hash, resolve_config
 from bench.data.fingerprint import data_fingerprint
@@ -33,7 +33,7 @@ from bench.engine.selection import (
     last_epoch_selection,
 )
 from bench.engine.test_side import ORACLE, text_policy, training_view, withheld_gallery_texts
-from bench.errors import BenchError
+from bench.errors import BenchError, PluginError
 from bench.evaluation.protocol import Protocol, get_protocol, protocol_of_record
 from bench.io import cache_dir
 from bench.plugins import get_dataset, get_method
@@ -192,7 +192,13 @@ def run(request: RunRequest) -> list[dict[str, Any]]:
 def fit(method: Method, train: Sequence[Sample]) -> None:
     """``method.fit``: on the training samples, or for a self-supervised method on their
     :func:`~bench.engine.test_side.training_view` (no pid, no text, opaque ids and paths)."""
-    if method.supervision == "self":
+    supervision = type(method).supervision_for(method.config)
+    if supervision not in SUPERVISIONS:
+        raise PluginError(
+            f"method {method.name!r}: supervision_for() must return one of "
+            f"{', '.join(SUPERVISIONS)}, got {supervision!r}"
+        )
+    if supervision == "self":
         with training_view(train) as unlabelled:
             method.fit(unlabelled)
     else:
