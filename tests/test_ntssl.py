@@ -239,7 +239,7 @@ def test_paper_preset_is_the_released_recipe() -> None:
     c, _ = resolve_config(spec, [get_dataset("polyp-tracklets")], "paper", [])
     assert (c["model.depth"], c["model.dim"], c["model.proj_dim"]) == (50, 256, 128)
     assert (c["fragment.length"], c["fragment.stride"], c["eval.stride"]) == (8, 4, 4)
-    assert (c["input.size"], c["input.box_scale"]) == (232, 5.0)
+    assert (c["input.size"], c["input.box_scale"], c["input.normalize"]) == (232, 5.0, "both")
     assert (c["sampler.bags"], c["sampler.k"], c["sampler.t_min"], c["sampler.t_max"]) == (
         12,
         5,
