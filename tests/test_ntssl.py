@@ -272,6 +272,38 @@ class _Ctx:
     rank = 0
     world_size = 1
 
+    def progress(self, iterable, desc, total=None):
+        return iterable
+
+
+def test_the_test_embedding_is_the_cls_before_the_projector_every_stride_th_frame(
+    tmp_path,
+) -> None:
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    clip = []
+    for f in range(9):
+        pixels = torch.randint(0, 256, (40, 48, 3), generator=g, dtype=torch.uint8).numpy()
+        path = tmp_path / f"f{f}.png"
+        Image.fromarray(pixels).save(path)
+        clip.append(Sample(str(path), -1, 0, clip="c", frame=f, video="v", box=(30, 4, 8, 6)))
+    method = ntssl(_tiny_config(**{"eval.stride": 4}), _Ctx())
+    net = method.build().eval()
+    got = method.embed_clips([clip[::-1]])  # any order in: frame order used
+    c = method.config
+    x = torch.stack([mod.load_crop(s, 5.0, c["input.size"], True) for s in clip[::4]])
+    with torch.no_grad():
+        expected = net.encoder(x[None])[0, 0]
+    assert got.shape == (1, c["model.dim"])
+    assert torch.allclose(got[0], expected, atol=1e-5)
+    # the crop: the box scaled 5x about its centre, clamped to the 48x40 frame
+    assert mod.crop_box((30, 4, 8, 6), 5.0, 48, 40) == (14, 0, 48, 22)
+    raw = mod.load_crop(clip[0], 5.0, 16, False)
+    assert raw.shape == (3, 16, 16) and float(raw.min()) >= 0 and float(raw.max()) <= 1
+    normed = mod.load_crop(clip[0], 5.0, 16, True)
+    assert torch.allclose(normed, (raw - 0.45) / 0.225)
+
 
 def test_the_harness_gives_labels_only_to_the_supervised_variant(monkeypatch) -> None:
     seen: dict[str, list[int]] = {}
