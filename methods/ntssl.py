@@ -60,7 +60,7 @@ validation videos. Here the harness selects (``train.select``: the last epoch by
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +75,7 @@ from bench.api import Method, MethodContext, Sample, ranges, register_method
 from bench.api.method import Variant
 from bench.backbones.resnet import build_resnet, resolve_imagenet_weights
 from bench.data.images import open_image, seed_worker
+from bench.engine.represent import clips_of
 from bench.errors import BenchError
 
 #: The normalisation of the released commands (``--aug_normalize``): mean 0.45, std 0.225.
@@ -123,27 +124,20 @@ class Fragment:
     pid: int
 
 
-def frame_order(clip: Sequence[Sample]) -> list[Sample]:
-    """A tracklet's frames sorted by frame number."""
-    return sorted(clip, key=lambda s: (s.frame if s.frame is not None else 0, s.path))
-
-
 def make_fragments(samples: Sequence[Sample], length: int, stride: int) -> list[Fragment]:
     """The released ``Fragmenter`` (``drop_last``): per tracklet (``clip``) in frame order, every
     ``stride``-th frame, cut into consecutive runs of ``length``; an incomplete last run dropped."""
-    clips: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         if s.clip is None:
             raise BenchError(f"NTSSL trains on tracklets, but {s.path} belongs to none (clip)")
-        clips[s.clip].append(s)
     span: dict[str, tuple[int, int]] = {}
     for s in samples:
         video, frame = s.video or s.clip or "", s.frame or 0
         lo, hi = span.get(video, (frame, frame))
         span[video] = (min(lo, frame), max(hi, frame))
     fragments = []
-    for clip in clips.values():
-        strided = frame_order(clip)[::stride]
+    for clip in clips_of(samples):
+        strided = clip[::stride]
         for i in range(0, len(strided) - length + 1, length):
             frames = tuple(strided[i : i + length])
             video = frames[0].video or frames[0].clip or ""
@@ -282,11 +276,9 @@ class IdentityBags(Sampler[list[int]]):
         self.labels = [f.pid for f in fragments]
         if any(p < 0 for p in self.labels):
             raise BenchError("NTSSL's supervised variant needs identity labels (loss.positives)")
-        self.k, self.bags, self.seed, self.epoch = k, bags, seed, 0
-        counts: dict[int, int] = defaultdict(int)
-        for p in self.labels:
-            counts[p] += 1
-        enough = sum(1 for n in counts.values() if n >= k)
+        self.k, self.bags, self.seed = k, bags, seed
+        self.set_epoch(0)
+        enough = sum(1 for n in Counter(self.labels).values() if n >= k)
         if enough < bags:
             raise BenchError(
                 f"NTSSL's supervised variant needs {bags} identities with {k} fragments each per "
@@ -295,7 +287,9 @@ class IdentityBags(Sampler[list[int]]):
             )
 
     def set_epoch(self, epoch: int) -> None:
+        """Draw the epoch's batches once (``len`` and iteration both read them)."""
         self.epoch = epoch
+        self.batches = self._draw()
 
     def _draw(self) -> list[list[int]]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
@@ -319,10 +313,10 @@ class IdentityBags(Sampler[list[int]]):
             batches.append([batch[j] for j in torch.randperm(len(batch), generator=g)])
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._draw())
+        return iter(self.batches)
 
     def __len__(self) -> int:
-        return len(self._draw())
+        return len(self.batches)
 
 
 # --------------------------------------------------------------------------- network and losses
@@ -670,7 +664,7 @@ class NTSSL(Method):
         normalize, chunk = self._normalize(training=False), c["eval.batch_size"]
         rows = []
         for clip in self.ctx.progress(clips, desc="tracklets"):
-            frames = frame_order(clip)[:: c["eval.stride"]]
+            frames = list(clip)[:: c["eval.stride"]]  # the harness gives frames in order
             features = []
             for i in range(0, len(frames), chunk):
                 x = torch.stack(
