@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torchvision.transforms as T
@@ -24,12 +24,15 @@ def build_train_transform(
     flip: float = 0.5,
     pad: int = 10,
     random_erasing: float = 0.5,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
 ) -> Callable[[Image.Image], torch.Tensor]:
     """BoT's train augmentation: Resize((h, w)), RandomHorizontalFlip(flip), Pad(pad) then
     RandomCrop((h, w)) when pad > 0, ToTensor, Normalize, RandomErasing(random_erasing).
 
     Random erasing (Zhong et al. 2020) as BoT's implementation: area 2%..40%, aspect 0.3..3.33,
-    filled with the ImageNet mean values on the *normalized* tensor. Steps with probability 0
+    filled with the mean values on the *normalized* tensor. ``mean``/``std`` normalise (ImageNet's
+    by default; TransReID's ViT uses 0.5). Steps with probability 0
     are left out. Randomness comes from torch's RNG (deterministic under torch.manual_seed).
     """
     _check_size(height, width)
@@ -38,19 +41,22 @@ def build_train_transform(
         steps.append(T.RandomHorizontalFlip(p=flip))
     if pad > 0:
         steps += [T.Pad(pad), T.RandomCrop((height, width))]
-    steps += [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    steps += [T.ToTensor(), T.Normalize(list(mean), list(std))]
     if random_erasing > 0:
         steps.append(
             T.RandomErasing(
-                p=random_erasing, scale=(0.02, 0.4), ratio=(0.3, 1 / 0.3), value=IMAGENET_MEAN
+                p=random_erasing, scale=(0.02, 0.4), ratio=(0.3, 1 / 0.3), value=list(mean)
             )
         )
     return T.Compose(steps)
 
 
-def build_test_transform(height: int, width: int) -> Callable[[Image.Image], torch.Tensor]:
-    """Resize((h, w)), ToTensor, Normalize with the ImageNet statistics."""
+def build_test_transform(
+    height: int,
+    width: int,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> Callable[[Image.Image], torch.Tensor]:
+    """Resize((h, w)), ToTensor, Normalize (the ImageNet statistics unless given)."""
     _check_size(height, width)
-    return T.Compose(
-        [T.Resize((height, width)), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    )
+    return T.Compose([T.Resize((height, width)), T.ToTensor(), T.Normalize(list(mean), list(std))])

@@ -3,11 +3,12 @@ training loader, the test-time loader, and an epoch's mean loss and ID accuracy.
 
 They read the config keys the image methods have in common: ``input.height``, ``input.width``,
 ``input.flip``, ``input.pad``, ``input.random_erasing``, ``sampler.p``, ``sampler.k`` and
-``eval.batch_size``.
+``eval.batch_size``; ``input.mean`` / ``input.std`` where a method has them (else ImageNet's).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,21 @@ from bench.api.context import MethodContext
 from bench.api.samples import Sample
 from bench.data.images import image_loader
 from bench.data.samplers import PKSampler
-from bench.data.transforms import build_test_transform, build_train_transform
+from bench.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    build_test_transform,
+    build_train_transform,
+)
+
+
+def normalisation(config: Mapping[str, Any]) -> dict[str, tuple[float, ...]]:
+    """The ``mean`` and ``std`` keyword arguments of the transforms: ``input.mean`` and
+    ``input.std`` when the method's config has them, else the ImageNet statistics."""
+    return {
+        "mean": tuple(config.get("input.mean", IMAGENET_MEAN)),
+        "std": tuple(config.get("input.std", IMAGENET_STD)),
+    }
 
 
 def pk_sampler(train: Sequence[Sample], config: Mapping[str, Any], ctx: MethodContext) -> PKSampler:
@@ -52,6 +67,7 @@ def pk_train_loader(
         flip=c["input.flip"],
         pad=c["input.pad"],
         random_erasing=erasing,
+        **normalisation(c),
     )
     return image_loader(
         train,
@@ -67,7 +83,9 @@ def eval_loader(
     samples: Sequence[Sample], config: Mapping[str, Any], ctx: MethodContext
 ) -> DataLoader:
     """``samples`` resized and normalised as at test time, ``eval.batch_size`` at a time."""
-    transform = build_test_transform(config["input.height"], config["input.width"])
+    transform = build_test_transform(
+        config["input.height"], config["input.width"], **normalisation(config)
+    )
     return image_loader(samples, transform, config["eval.batch_size"], workers=ctx.workers)
 
 
@@ -88,3 +106,16 @@ class EpochMeter:
         """``loss`` and ``acc`` over every batch of every process so far."""
         total, correct, seen = ctx.all_reduce_sum(self.total, self.correct, self.seen)
         return {"loss": total / max(seen, 1), "acc": correct / max(seen, 1)}
+
+
+def warmup_cosine_factor(
+    step: int, warmup: int, total: int, warmup_factor: float, min_factor: float
+) -> float:
+    """Learning-rate multiplier: linear from ``warmup_factor`` to 1 over ``warmup`` steps, then a
+    cosine from 1 to ``min_factor`` at ``total`` (timm's ``CosineLRScheduler`` as TransReID uses
+    it per epoch; FLAVA's and MMET's warm-up-cosine per step)."""
+    if step < warmup:
+        return warmup_factor + (1.0 - warmup_factor) * step / warmup
+    span = max(total - warmup, 1)
+    progress = min((step - warmup) / span, 1.0)
+    return min_factor + (1.0 - min_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
