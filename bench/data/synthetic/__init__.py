@@ -5,7 +5,9 @@
 ``synthetic-colonoscopy`` (NTSSL's COCO tracklet layout, :mod:`bench.data.synthetic.colonoscopy`).
 Generation is deterministic from the seed (same seed, byte-identical files), goes to
 ``cache_dir()/synthetic/<name>-<hash of the parameters>/`` by default, and is atomic
-(:func:`bench.data.synthetic.render.ensure_generated`).
+(:func:`bench.data.synthetic.render.ensure_generated`). ``synthetic-person`` also takes a
+``domain`` (:func:`check_domain`): 0 is left out of the parameters, so its folder and marker are
+those of the datasets made before domains existed.
 """
 
 from __future__ import annotations
