@@ -31,13 +31,14 @@ datasets made before domains existed. A domain d > 0 (its :class:`Domain`, drawn
 - cameras: one colour cast shared by all its cameras (per-channel gains up to about +-16%), the
   brightness offset (mean +-8..20), the contrast range (lower or higher), stronger blur and
   noise;
-- light: a gamma (0.75-0.9 or 1.12-1.3) and a side light, a brightness ramp of 15-30% across
+- light: a gamma (0.75-0.9 or 1.12-1.3) and a side light, a brightness ramp of +-15-30% across
   the image in a direction of each camera's own;
 - backgrounds: the wall colours (another brightness range and a colour tint), the floor's
   darkening, a stronger and finer wall texture and more or less clutter;
 - the clothing palette: the RGB shade behind every colour word moves (hue rotated by 3-12
   degrees, saturation scaled by 0.7-0.85 or 1.1-1.25, value by 0.85-1.1; black/white/grey get
-  another lightness and a faint tint), so a caption's colour word still names the clothes;
+  another lightness and a faint tint; shoes, bags and caps too, hair and skin keep theirs), so
+  a caption's colour word still names the clothes;
 - the people: the identity, stranger and image generators mix in d, so no person of domain d is
   one of another domain's.
 
