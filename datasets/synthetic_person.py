@@ -2,6 +2,8 @@
 
 Generated on first use (``prepare``) into the cache, in Market-1501's exact layout, and read back
 with the same reader as Market-1501. See :mod:`bench.data.synthetic.person` for what is drawn.
+``synthetic.domain`` (default 0) picks a rendering domain: another clothing palette, other
+cameras, light and backgrounds, and other people, for train-on-one, test-on-another experiments.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.api.dataset import DatasetAdapter
-from bench.api.ranges import AT_LEAST_TWO, SEED
+from bench.api.ranges import AT_LEAST_TWO, NON_NEGATIVE, SEED
 from bench.api.registry import register_dataset
 from bench.api.samples import Splits
 from bench.data.captions import read_captions
@@ -25,17 +27,23 @@ class SyntheticPerson(DatasetAdapter):
     description = (
         "procedural pedestrians in the Market-1501 layout with one caption per image "
         f"(default {DEFAULT_IDENTITIES} train + {DEFAULT_IDENTITIES} test identities, 6 cameras, "
-        "128x64); generated on first use"
+        "128x64); generated on first use; synthetic.domain=d > 0 renders another domain (palette, "
+        "cameras, light, backgrounds, people) for domain-generalisation experiments"
     )
     modalities = frozenset({"image", "text"})
     protocol = "market"
-    default_config = {"synthetic": {"seed": 0, "identities": DEFAULT_IDENTITIES}}
-    config_ranges = {"synthetic.seed": SEED, "synthetic.identities": AT_LEAST_TWO}
+    default_config = {"synthetic": {"seed": 0, "identities": DEFAULT_IDENTITIES, "domain": 0}}
+    config_ranges = {
+        "synthetic.seed": SEED,
+        "synthetic.identities": AT_LEAST_TWO,
+        "synthetic.domain": NON_NEGATIVE,
+    }
 
-    def _params(self) -> tuple[object, object]:
+    def _params(self) -> tuple[object, object, object]:
         return (
             self.config.get("synthetic.seed", 0),
             self.config.get("synthetic.identities", DEFAULT_IDENTITIES),
+            self.config.get("synthetic.domain", 0),
         )
 
     def default_root(self) -> Path:

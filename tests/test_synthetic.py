@@ -131,7 +131,7 @@ def test_incomplete_or_foreign_root_is_an_error(tmp_path, cache):
 
 def test_adapters_default_root_and_explicit_root(tmp_path, cache):
     person = get_dataset("synthetic-person")
-    assert person.default_config == {"synthetic": {"seed": 0, "identities": 100}}
+    assert person.default_config == {"synthetic": {"seed": 0, "identities": 100, "domain": 0}}
     assert get_dataset("synthetic-polyp").default_config == {
         "synthetic": {"seed": 0, "identities": 48},
         "protocol": {"folds": 4, "level": "frame"},

@@ -22,11 +22,34 @@ gender, age, hair and bag), so the image alone confuses them while the text (age
 words, the bag) separates them. Captions mention a random subset of the attributes with coarse
 colour words (the image has identity-specific shades), in several sentence forms with synonyms;
 about 10% of captions get one attribute wrong.
+
+Domains (``synthetic.domain`` = d, default 0) give a built-in source -> target gap for
+domain-generalisation experiments. Domain 0 is the look described above, byte-identical to the
+datasets made before domains existed. A domain d > 0 (its :class:`Domain`, drawn from
+(seed, d) by :func:`make_domain`) changes:
+
+- cameras: one colour cast shared by all its cameras (per-channel gains up to about +-16%), the
+  brightness offset (mean +-8..20), the contrast range (lower or higher), stronger blur and
+  noise;
+- light: a gamma (0.75-0.9 or 1.12-1.3) and a side light, a brightness ramp of +-15-30% across
+  the image in a direction of each camera's own;
+- backgrounds: the wall colours (another brightness range and a colour tint), the floor's
+  darkening, a stronger and finer wall texture and more or less clutter;
+- the clothing palette: the RGB shade behind every colour word moves (hue rotated by 3-12
+  degrees, saturation scaled by 0.7-0.85 or 1.1-1.25, value by 0.85-1.1; black/white/grey get
+  another lightness and a faint tint; shoes, bags and caps too, hair and skin keep theirs), so
+  a caption's colour word still names the clothes;
+- the people: the identity, stranger and image generators mix in d, so no person of domain d is
+  one of another domain's.
+
+Layout, image size, counts, file names, pids and caption forms are the same for every domain
+of a seed (the split plan does not depend on d).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import colorsys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +105,7 @@ HAIR: dict[str, tuple[int, int, int]] = {
     "blond": (212, 182, 108),
     "grey": (168, 166, 160),
 }
+ACHROMATIC = ("white", "black", "grey")
 SKIN = ((238, 200, 170), (212, 162, 122), (162, 112, 78), (104, 68, 48))
 VIEWS = ("front", "back", "left", "right")
 
@@ -108,6 +132,9 @@ class Person:
     bag: str
     bag_colour: str
     width: float
+    shoe_rgb: tuple[int, int, int]
+    bag_rgb: tuple[int, int, int]
+    hat_rgb: tuple[int, int, int] | None
 
 
 @dataclass(frozen=True)
@@ -123,10 +150,109 @@ class Camera:
     floor: tuple[float, float, float]
     horizon: float
     view_p: tuple[float, float, float, float]
+    texture: float = 14
+    texture_freq: tuple[float, float] = (3, 12)
+    clutter: tuple[int, int] = (1, 6)
+    gamma: float = 1.0
+    light: float = 0.0
+    light_angle: float = 0.0
 
 
-def _shade(rng: np.random.Generator, name: str, jitter: float) -> tuple[int, int, int]:
-    base = np.asarray(COLOURS[name], float)
+@dataclass(frozen=True)
+class Domain:
+    """How one domain renders: its clothing palette (colour word -> base shade), the ranges its
+    cameras are drawn from, its light and its background statistics."""
+
+    index: int
+    palette: Mapping[str, tuple[int, int, int]]
+    cast: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    brightness: float = 0
+    contrast: tuple[float, float] = (0.85, 1.1)
+    blur: tuple[float, float] = (0.0, 0.5)
+    noise: tuple[float, float] = (2, 6)
+    wall: tuple[float, float] = (60, 200)
+    wall_tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    floor: tuple[float, float] = (0.5, 0.9)
+    texture: float = 14
+    texture_freq: tuple[float, float] = (3, 12)
+    clutter: tuple[int, int] = (1, 6)
+    gamma: float = 1.0
+    light: float = 0.0
+
+
+#: The original look; its defaults are the constants the generator used before domains.
+DOMAIN_0 = Domain(0, COLOURS)
+
+
+def _direction(rng: np.random.Generator, size: float) -> tuple[float, float, float]:
+    """Per-channel gains ``1 + size * v`` for a random zero-mean unit vector ``v`` (a tint)."""
+    v = rng.normal(size=3)
+    v -= v.mean()
+    return tuple((1 + size * v / np.linalg.norm(v)).tolist())  # type: ignore[return-value]
+
+
+def _either(rng: np.random.Generator, low: tuple[float, float], high: tuple[float, float]):
+    """A uniform draw from ``low`` or from ``high`` (a coin decides): away from domain 0's."""
+    return float(rng.uniform(*(low if rng.random() < 0.5 else high)))
+
+
+def _palette(rng: np.random.Generator) -> dict[str, tuple[int, int, int]]:
+    """Domain shades: hues rotated a little, saturation and value rescaled, so every colour word
+    still names its shade; black, white and grey get another lightness and a faint tint."""
+    rotation = float(rng.choice((-1, 1)) * rng.uniform(5, 10))
+    saturation = _either(rng, (0.7, 0.85), (1.1, 1.25))
+    out = {}
+    for word, rgb in COLOURS.items():
+        h, s, v = colorsys.rgb_to_hsv(*(c / 255 for c in rgb))
+        if word in ACHROMATIC:
+            h, s = float(rng.uniform(0, 1)), float(rng.uniform(0.02, 0.08))
+            v = min(1.0, v * float(rng.uniform(0.8, 1.2)) + 0.04 * (word == "black"))
+        else:
+            h = (h + (rotation + float(rng.uniform(-2, 2))) / 360) % 1
+            s = min(1.0, s * saturation)
+            v = min(1.0, v * float(rng.uniform(0.85, 1.1)))
+        out[word] = tuple(round(255 * c) for c in colorsys.hsv_to_rgb(h, s, v))
+    return out  # type: ignore[return-value]
+
+
+def make_domain(seed: int, domain: int) -> Domain:
+    """Domain ``domain``'s rendering, drawn deterministically from (seed, domain); 0 is
+    :data:`DOMAIN_0`."""
+    if domain == 0:
+        return DOMAIN_0
+    rng = rng_for(seed, 5, domain)
+    blur = float(rng.uniform(0.4, 0.8))
+    noise = float(rng.uniform(4, 7))
+    wall = float(rng.uniform(20, 120))
+    floor = float(rng.uniform(0.35, 0.7))
+    fmin = float(rng.uniform(6, 10))
+    clutter = int(rng.integers(3, 6))
+    return Domain(
+        index=domain,
+        palette=_palette(rng),
+        cast=_direction(rng, float(rng.uniform(0.12, 0.2))),
+        brightness=float(rng.choice((-1, 1)) * rng.uniform(8, 20)),
+        contrast=(lo := _either(rng, (0.65, 0.75), (1.1, 1.2)), lo + 0.15),
+        blur=(blur, blur + 0.6),
+        noise=(noise, noise + float(rng.uniform(3, 6))),
+        wall=(wall, wall + float(rng.uniform(60, 110))),
+        wall_tint=_direction(rng, float(rng.uniform(0.1, 0.25))),
+        floor=(floor, floor + 0.3),
+        texture=float(rng.uniform(24, 40)),
+        texture_freq=(fmin, fmin + float(rng.uniform(10, 16))),
+        clutter=(clutter, clutter + 5) if rng.random() < 0.5 else (0, 3),
+        gamma=_either(rng, (0.75, 0.9), (1.12, 1.3)),
+        light=float(rng.uniform(0.15, 0.3)),
+    )
+
+
+def _shade(
+    rng: np.random.Generator,
+    name: str,
+    jitter: float,
+    palette: Mapping[str, tuple[int, int, int]] = COLOURS,
+) -> tuple[int, int, int]:
+    base = np.asarray(palette[name], float)
     scale = jitter * (0.5 if name in ("black", "white") else 1.0)
     return tuple(int(v) for v in np.clip(base + rng.normal(0, scale, 3), 0, 255))  # type: ignore[return-value]
 
@@ -135,8 +261,11 @@ def _pick(rng: np.random.Generator, options: Sequence[Any], p: Sequence[float] |
     return options[int(rng.choice(len(options), p=p))]
 
 
-def make_people(rng: np.random.Generator, n: int) -> list[Person]:
-    """``n`` identities in look-alike families of 1-3 that share their clothes."""
+def make_people(
+    rng: np.random.Generator, n: int, palette: Mapping[str, tuple[int, int, int]] = COLOURS
+) -> list[Person]:
+    """``n`` identities in look-alike families of 1-3 that share their clothes, in the shades
+    of ``palette``."""
     people: list[Person] = []
     while len(people) < n:
         upper = _pick(rng, UPPER_COLOURS)
@@ -145,21 +274,23 @@ def make_people(rng: np.random.Generator, n: int) -> list[Person]:
         pattern_colour = _pick(rng, ("white", "yellow")) if dark else _pick(rng, ("black", "blue"))
         clothes = dict(
             upper_colour=upper,
-            upper_rgb=_shade(rng, upper, 28),
+            upper_rgb=_shade(rng, upper, 28, palette),
             pattern=pattern,
-            pattern_rgb=_shade(rng, pattern_colour, 10),
+            pattern_rgb=_shade(rng, pattern_colour, 10, palette),
             sleeves=_pick(rng, ("short", "long")),
             lower_colour=(lower := _pick(rng, LOWER_COLOURS, LOWER_P)),
-            lower_rgb=_shade(rng, lower, 22),
+            lower_rgb=_shade(rng, lower, 22, palette),
             lower_type=_pick(rng, ("trousers", "shorts"), (0.75, 0.25)),
             shoes=_pick(rng, SHOE_COLOURS),
         )
         for _ in range(min(_pick(rng, (1, 2, 3), (0.6, 0.3, 0.1)), n - len(people))):
-            people.append(_member(rng, clothes))
+            people.append(_member(rng, clothes, palette))
     return people
 
 
-def _member(rng: np.random.Generator, clothes: dict[str, Any]) -> Person:
+def _member(
+    rng: np.random.Generator, clothes: dict[str, Any], palette: Mapping[str, tuple[int, int, int]]
+) -> Person:
     gender = _pick(rng, ("man", "woman"))
     age = _pick(rng, ("young", "middle-aged", "elderly"), (0.45, 0.35, 0.2))
     if age == "elderly" and rng.random() < 0.7:
@@ -169,13 +300,18 @@ def _member(rng: np.random.Generator, clothes: dict[str, Any]) -> Person:
     lower_type = clothes["lower_type"]
     if gender == "woman" and rng.random() < 0.35:
         lower_type = "skirt"
+    skin = SKIN[int(rng.integers(len(SKIN)))]
+    hair_long = bool(rng.random() < (0.75 if gender == "woman" else 0.1))
+    hat = _pick(rng, ("black", "red", "blue", "white")) if rng.random() < 0.12 else None
+    bag = _pick(rng, ("none", "backpack", "handbag", "shoulder bag"), (0.4, 0.3, 0.15, 0.15))
+    bag_colour = _pick(rng, BAG_COLOURS)
     return Person(
         gender=gender,
         age=age,
-        skin=SKIN[int(rng.integers(len(SKIN)))],
+        skin=skin,
         hair_colour=hair,
-        hair_long=bool(rng.random() < (0.75 if gender == "woman" else 0.1)),
-        hat=_pick(rng, ("black", "red", "blue", "white")) if rng.random() < 0.12 else None,
+        hair_long=hair_long,
+        hat=hat,
         upper_colour=clothes["upper_colour"],
         upper_rgb=clothes["upper_rgb"],
         pattern=clothes["pattern"],
@@ -185,28 +321,41 @@ def _member(rng: np.random.Generator, clothes: dict[str, Any]) -> Person:
         lower_rgb=clothes["lower_rgb"],
         lower_type=lower_type,
         shoes=clothes["shoes"],
-        bag=_pick(rng, ("none", "backpack", "handbag", "shoulder bag"), (0.4, 0.3, 0.15, 0.15)),
-        bag_colour=_pick(rng, BAG_COLOURS),
+        bag=bag,
+        bag_colour=bag_colour,
         width=float((1.0 if gender == "man" else 0.86) + rng.normal(0, 0.05)),
+        shoe_rgb=palette[clothes["shoes"]],
+        bag_rgb=palette[bag_colour],
+        hat_rgb=None if hat is None else palette[hat],
     )
 
 
-def make_cameras(rng: np.random.Generator, n: int = CAMERAS) -> list[Camera]:
+def make_cameras(
+    rng: np.random.Generator, n: int = CAMERAS, domain: Domain = DOMAIN_0
+) -> list[Camera]:
+    """``n`` cameras drawn from ``domain``'s ranges (domain 0: exactly the original draws)."""
     cams = []
     for _ in range(n):
         front, back, side = rng.dirichlet((1.5, 1.5, 1.5))
-        wall = rng.uniform(60, 200, 3)
+        wall = rng.uniform(*domain.wall, 3) * np.asarray(domain.wall_tint)
+        gains = np.clip(1 + rng.normal(0, 0.05, 3), 0.85, 1.15) * np.asarray(domain.cast)
         cams.append(
             Camera(
-                gains=tuple(np.clip(1 + rng.normal(0, 0.05, 3), 0.85, 1.15).tolist()),  # type: ignore[arg-type]
-                brightness=float(rng.normal(0, 8)),
-                contrast=float(rng.uniform(0.85, 1.1)),
-                blur=float(rng.uniform(0.0, 0.5)),
-                noise=float(rng.uniform(2, 6)),
+                gains=tuple(gains.tolist()),  # type: ignore[arg-type]
+                brightness=float(rng.normal(domain.brightness, 8)),
+                contrast=float(rng.uniform(*domain.contrast)),
+                blur=float(rng.uniform(*domain.blur)),
+                noise=float(rng.uniform(*domain.noise)),
                 wall=tuple(wall.tolist()),  # type: ignore[arg-type]
-                floor=tuple((wall * rng.uniform(0.5, 0.9)).tolist()),  # type: ignore[arg-type]
+                floor=tuple((wall * rng.uniform(*domain.floor)).tolist()),  # type: ignore[arg-type]
                 horizon=float(rng.uniform(0.45, 0.75)),
                 view_p=(front, back, side / 2, side / 2),
+                texture=domain.texture,
+                texture_freq=domain.texture_freq,
+                clutter=domain.clutter,
+                gamma=domain.gamma,
+                light=domain.light,
+                light_angle=float(rng.uniform(0, 2 * np.pi)) if domain.light else 0.0,
             )
         )
     return cams
@@ -225,10 +374,10 @@ def _background(cam: Camera, rng: np.random.Generator) -> Image.Image:
     floor = np.asarray(cam.floor) * (1 + rng.normal(0, 0.08, 3))
     t = 1 / (1 + np.exp(-(_YY - horizon) / 0.015))
     bg = wall * (1 - t[..., None]) + floor * t[..., None]
-    bg += 14 * smooth_field(rng, _XX, _YY, 3, 3, 12)[..., None]
+    bg += cam.texture * smooth_field(rng, _XX, _YY, 3, *cam.texture_freq)[..., None]
     img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8)).resize((_W, _H), Image.BILINEAR)
     draw = ImageDraw.Draw(img)
-    for _ in range(int(rng.integers(1, 6))):  # clutter: poles, signs, windows, bins
+    for _ in range(int(rng.integers(*cam.clutter))):  # clutter: poles, signs, windows, bins
         x0, y0 = rng.uniform(-0.2, 1.0) * _W, rng.uniform(-0.1, 0.9) * _H
         w, h = rng.uniform(0.05, 0.35) * _W, rng.uniform(0.05, 0.45) * _H
         fill = 0.45 * rng.integers(0, 256, 3) + 0.55 * wall  # muted, like real clutter
@@ -259,7 +408,7 @@ def _draw_person(
     tw = (0.58 if side else 0.95) * u * p.width
     upper, lower, skin = p.upper_rgb, p.lower_rgb, p.skin
     hair = HAIR[p.hair_colour]
-    bag_rgb, shoe_rgb = COLOURS[p.bag_colour], COLOURS[p.shoes]
+    bag_rgb, shoe_rgb = p.bag_rgb, p.shoe_rgb
     sleeve_end = 0.45 if p.sleeves == "short" else 1.0
     leg_w = 0.55 * u * p.width
     torso = [(cx - tw, sh), (cx + tw, sh), (cx + 0.85 * tw, waist), (cx - 0.85 * tw, waist)]
@@ -311,14 +460,14 @@ def _draw_person(
         big = (box[0] - 0.05 * u, box[1] - 0.06 * u, box[2] + 0.05 * u, box[3])
         if not back:
             d.chord(big, 110 if side else 180, 330 if side else 360, fill=hair)
-        if p.hat is not None:
-            d.chord(big, 180, 360, fill=COLOURS[p.hat])
+        if p.hat_rgb is not None:
+            d.chord(big, 180, 360, fill=p.hat_rgb)
             d.line(
                 (
                     (cx - 0.5 * u, head_y - 0.05 * u),
                     (cx + (0.8 if side else 0.5) * u, head_y - 0.05 * u),
                 ),
-                fill=COLOURS[p.hat],
+                fill=p.hat_rgb,
                 width=max(1, round(0.12 * u)),
             )
 
@@ -438,10 +587,23 @@ def render_person(
     contrast = cam.contrast * rng.uniform(0.92, 1.08)
     gains = np.asarray(cam.gains) * rng.uniform(0.97, 1.03, 3)
     arr = ((arr - 128) * contrast + 128 + cam.brightness + rng.normal(0, 8)) * gains
+    if cam.light or cam.gamma != 1.0:  # never for domain 0
+        arr = _relight(arr, cam)
     arr += rng.normal(0, cam.noise, arr.shape)
     out = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
     radius = cam.blur + rng.uniform(0, 0.5)
     return out.filter(ImageFilter.GaussianBlur(radius)) if radius > 0.3 else out
+
+
+_RAMP_Y, _RAMP_X = np.mgrid[-1 : 1 : IMAGE_H * 1j, -1 : 1 : IMAGE_W * 1j]
+
+
+def _relight(arr: np.ndarray, cam: Camera) -> np.ndarray:
+    """A side light (a brightness ramp towards ``cam.light_angle``) and ``cam.gamma``."""
+    a = cam.light_angle
+    ramp = 1 + cam.light * (np.cos(a) * _RAMP_X + np.sin(a) * _RAMP_Y) / np.sqrt(2)
+    lit = np.clip(arr * ramp[..., None].astype(np.float32), 0, 255)
+    return 255 * (lit / 255) ** cam.gamma
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,12 +746,20 @@ def _market_name(pid: int, cam: int, seq: int, frame: int, bbox: int) -> str:
 
 
 def generate_person(
-    root: Path, seed: int, identities: int = DEFAULT_IDENTITIES, *, progress: bool = True
+    root: Path,
+    seed: int,
+    identities: int = DEFAULT_IDENTITIES,
+    *,
+    domain: int = 0,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Write the dataset into the existing folder ``root``; return its statistics."""
-    plan_rng = rng_for(seed, 0)
-    people = make_people(rng_for(seed, 1), 2 * identities)
-    cameras = make_cameras(rng_for(seed, 2))
+    """Write domain ``domain`` of the dataset into the existing folder ``root``; return its
+    statistics."""
+    style = make_domain(seed, domain)
+    mix = (domain,) if domain else ()  # domain 0 keeps the original generators
+    plan_rng = rng_for(seed, 0)  # the same plan (names, pids, cameras) in every domain
+    people = make_people(rng_for(seed, 1, *mix), 2 * identities, style.palette)
+    cameras = make_cameras(rng_for(seed, 2, *mix), domain=style)
     pids = plan_rng.permutation(np.arange(1, 2 * identities + 1))
     train_pids = sorted(int(p) for p in pids[:identities])
     test_pids = sorted(int(p) for p in pids[identities:])
@@ -621,7 +791,7 @@ def generate_person(
             plan_rng.choice(cams, size=min(n_cams, MAX_QUERY_CAMERAS), replace=False)
         ):
             plan.append(("query", pid, int(cam), who[pid], False))
-    strangers = make_people(rng_for(seed, 3), max(1, identities // 2))
+    strangers = make_people(rng_for(seed, 3, *mix), max(1, identities // 2), style.palette)
     for i in range(max(1, identities // 2)):
         pid = test_pids[int(plan_rng.integers(len(test_pids)))]
         plan.append(("bounding_box_test", -1, int(plan_rng.integers(CAMERAS)), who[pid], True))
@@ -644,7 +814,7 @@ def generate_person(
         file_name = name(pid, cam)
         while file_name in captions:
             file_name = name(pid, cam)
-        rng = rng_for(seed, 4, index)
+        rng = rng_for(seed, 4, index, *mix)
         save_jpeg(render_person(person, cameras[cam], rng, crop), root / folder / file_name)
         if person is None:  # an empty detection: describe a stranger, as a noisy caption would
             person = strangers[int(rng.integers(len(strangers)))]
