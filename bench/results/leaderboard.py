@@ -44,7 +44,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from bench.config import NON_EXPERIMENT_PREFIXES, config_hash
+from bench.config import NON_EXPERIMENT_PREFIXES, config_hash, dataset_label
 from bench.errors import BenchError
 from bench.evaluation.protocol import RANK_COLUMNS, TRACKLET_COLUMNS, protocol_of_record
 from bench.io import atomic_write_text
@@ -83,6 +83,33 @@ def _fingerprints(record: Mapping[str, Any]) -> dict[str, str]:
     return {role: str(value["fingerprint"]) for role, value in sorted(data.items())}
 
 
+def _dataset_label(record: Mapping[str, Any]) -> str:
+    """The test dataset with its own options (``--dataset NAME:key=value``), as a spec reads."""
+    return dataset_label(str(record["dataset"]), record.get("dataset_options"))
+
+
+def _train_label(record: Mapping[str, Any]) -> str:
+    """The training dataset(s) with their options, comma-separated (``train_dataset`` names them
+    joined by ',' and ``train_dataset_options`` lists each one's options); a reported row's
+    free-text source as it is; the test dataset's label for an in-domain run."""
+    names = record.get("train_dataset")
+    if not names:
+        return _dataset_label(record)
+    options = record.get("train_dataset_options")
+    parts = str(names).split(",")
+    if not isinstance(options, list) or len(options) != len(parts):
+        return str(names)
+    return ",".join(
+        dataset_label(n, o if isinstance(o, Mapping) else {}) for n, o in zip(parts, options)
+    )
+
+
+def cross_domain(record: Mapping[str, Any]) -> bool:
+    """Trained on other data than it is tested on: another dataset, or the same one with other
+    options (``--train-dataset``; a reported row with a ``source``)."""
+    return _train_label(record) != _dataset_label(record)
+
+
 def configuration(record: Mapping[str, Any]) -> str:
     """The hash of everything that defines a record's experiment except seed and fold: method,
     preset, datasets and their fingerprints, protocol, text policy, oracle mark and the resolved
@@ -92,8 +119,8 @@ def configuration(record: Mapping[str, Any]) -> str:
         {
             "method": record.get("method"),
             "preset": record.get("preset"),
-            "dataset": record.get("dataset"),
-            "train_dataset": record.get("train_dataset") or record.get("dataset"),
+            "dataset": _dataset_label(record),  # the name alone when it has no options
+            "train_dataset": _train_label(record),
             "protocol": record.get("protocol"),
             "text_policy": record.get("text_policy"),
             "oracle": bool(record.get("oracle", False)),
@@ -169,14 +196,14 @@ def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
         fps = _fingerprints(r)
         rows.append(
             {
-                "dataset": str(r["dataset"]),
+                "dataset": _dataset_label(r),
                 "protocol": str(r.get("protocol") or "-"),
                 "reported": bool(r.get("reported", False)),
                 "oracle": bool(r.get("oracle", False)),
                 "configuration": configuration(r),
                 "method": str(r["method"]),
                 "preset": r.get("preset") or "-",
-                "train_dataset": str(r.get("train_dataset") or r["dataset"]),
+                "train_dataset": _train_label(r),
                 "text_policy": str(r.get("text_policy") or "-"),
                 "data": fps.get("dataset", "")[:8],
                 "diff": json.dumps(diff, sort_keys=True, default=str),
@@ -402,6 +429,34 @@ def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
     return "\n".join(parts)
 
 
+def leaderboard_records(
+    results_dir: Path, dataset: str | None = None, reported_dir: Path | None = None
+) -> list[dict[str, Any]]:
+    """The valid records under ``results_dir`` (plus the reported rows of ``reported_dir``),
+    only those of ``dataset`` (its name, or its label with options) when given; BenchError
+    when there are none."""
+    results_dir = Path(results_dir)
+    records = read_records(results_dir, on_skip=print_skipped)
+    if reported_dir is not None:
+        from bench.results.reported import load_reported
+
+        records += load_reported(Path(reported_dir))
+    if not records:
+        raise BenchError(
+            f"no run records found under {runs_dir(results_dir)}; make one with "
+            "`bench run --method METHOD --dataset DATASET` (or pass --results-dir)"
+        )
+    if dataset is not None:
+        known = sorted({str(r["dataset"]) for r in records})
+        if dataset not in {*known, *map(_dataset_label, records)}:
+            raise BenchError(
+                f"no run records for dataset {dataset!r} under {runs_dir(results_dir)}; "
+                f"datasets with records: {', '.join(known)}"
+            )
+        records = [r for r in records if dataset in (r["dataset"], _dataset_label(r))]
+    return records
+
+
 def write_leaderboard(
     results_dir: Path,
     dataset: str | None = None,
@@ -421,24 +476,7 @@ def write_leaderboard(
     """
     _check_format(fmt)
     results_dir = Path(results_dir)
-    records = read_records(results_dir, on_skip=print_skipped)
-    if reported_dir is not None:
-        from bench.results.reported import load_reported
-
-        records += load_reported(Path(reported_dir))
-    if not records:
-        raise BenchError(
-            f"no run records found under {runs_dir(results_dir)}; make one with "
-            "`bench run --method METHOD --dataset DATASET` (or pass --results-dir)"
-        )
-    if dataset is not None:
-        known = sorted({str(r["dataset"]) for r in records})
-        if dataset not in known:
-            raise BenchError(
-                f"no run records for dataset {dataset!r} under {runs_dir(results_dir)}; "
-                f"datasets with records: {', '.join(known)}"
-            )
-        records = [r for r in records if r["dataset"] == dataset]
+    records = leaderboard_records(results_dir, dataset, reported_dir)
     text = render(summarize(records), fmt=fmt)
     path = Path(out) if out is not None else results_dir / f"leaderboard.{FORMATS[fmt]}"
     atomic_write_text(path, text)

@@ -129,7 +129,9 @@ class RunRecord(BaseModel):
     method: Name
     family: Line | None = None
     dataset: Name
-    train_dataset: Line | None = None
+    train_dataset: Line | None = None  # several sources: their names joined by ','
+    dataset_options: dict[str, Any] | None = None  # --dataset NAME:key=value
+    train_dataset_options: list[dict[str, Any]] | None = None  # one per source
     protocol: Line | None = None
     preset: Line | None = None
     seed: Seed
