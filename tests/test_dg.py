@@ -123,3 +123,21 @@ def test_source_that_is_the_target_with_the_same_data_is_refused(tmp_path):
     assert not (tmp_path / "results" / "runs").exists()
     with pytest.raises(BenchError, match="--train-root is the root of --train-dataset"):
         prepare_run(_request(tmp_path, train_root=tmp_path))
+
+
+def test_sweep_plans_a_target_with_its_options(tmp_path):
+    from bench.sweep.plan import plan
+    from bench.sweep.spec import SweepSpec
+
+    spec = SweepSpec(
+        methods=("bot",),
+        datasets=("synthetic-person:synthetic.seed=4",),
+        presets=("quick",),
+        sets={"synthetic.identities": 3},
+        results_dir=tmp_path,
+        progress=False,
+    )
+    (job,), (adapter,) = plan(spec)
+    assert adapter.config["synthetic.seed"] == 4  # generated with the target's own seed
+    (plain,), _ = plan(SweepSpec(**{**vars(spec), "datasets": ("synthetic-person",)}))
+    assert job.config_hash != plain.config_hash
