@@ -24,7 +24,11 @@ Conventions (tests pin them):
   same get the same mark. Ranking is dense: all values tied for best are bold, and the next
   distinct value is underlined. A column with a single distinct value is bold only.
 * A run trained on another dataset (``train_dataset`` != ``dataset``, cross-domain) is its own
-  row, labelled ``method [train: X]``; it is never averaged with in-domain runs.
+  row, labelled ``method [train: X]``; it is never averaged with in-domain runs. Datasets with
+  their own options (``dataset_options``, ``train_dataset_options``) read as ``--dataset``
+  takes them, ``NAME:key=value``: a target with options has its own table, and several
+  sources read ``[train: a,b:key=value]``. ``--dg`` (:mod:`bench.results.dg`) lays the
+  cross-domain rows out per source with the targets as columns.
 * Records with ``"reported": true`` (numbers copied from a paper, ``"source"`` citing it; see
   :mod:`bench.results.reported` and ``--with-reported``) form their own row labelled ``method
   (reported)``, listed after the measured rows of their dataset. They are never averaged with
