@@ -141,3 +141,11 @@ def test_sweep_plans_a_target_with_its_options(tmp_path):
     assert adapter.config["synthetic.seed"] == 4  # generated with the target's own seed
     (plain,), _ = plan(SweepSpec(**{**vars(spec), "datasets": ("synthetic-person",)}))
     assert job.config_hash != plain.config_hash
+
+
+def test_sources_of_different_protocols_or_the_same_data_twice_are_refused(tmp_path):
+    with pytest.raises(BenchError, match="different protocols .*synthetic-polyp: colo-pair"):
+        prepare_run(_request(tmp_path, train_dataset="synthetic-person,synthetic-polyp"))
+    twice = "synthetic-person:synthetic.seed=1,synthetic-person:synthetic.seed=1"
+    with pytest.raises(BenchError, match="names the same data twice"):
+        run(_request(tmp_path, train_dataset=twice))

@@ -115,11 +115,19 @@ def refuse_target_data(
 ) -> None:
     """No target data in training: a source that is the target dataset with the same data
     (same fingerprint), or whose training images include a target query or gallery image, is
-    refused with one line (the ordinary in-domain run has no ``--train-dataset``)."""
+    refused with one line (the ordinary in-domain run has no ``--train-dataset``); so is the
+    same data named twice as a source."""
     target_fp = data["dataset"]["fingerprint"]
     tested = {os.path.abspath(s.path) for s in [*splits.query, *splits.gallery]}
+    seen: dict[str, str] = {}
     for i, (source, train) in enumerate(zip(sources, train_parts)):
         fp = data[source_role(i, len(sources))]["fingerprint"]
+        if fp in seen:
+            raise BenchError(
+                f"--train-dataset names the same data twice: {seen[fp]!r} and {source.label!r} "
+                f"(fingerprint {fp}); give each source other options or another root"
+            )
+        seen[fp] = source.label
         if source.cls.name == target.cls.name and fp == target_fp:
             raise BenchError(
                 f"--train-dataset {source.label!r} is the evaluation dataset {target.label!r} "
