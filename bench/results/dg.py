@@ -39,17 +39,17 @@ from bench.io import atomic_write_text
 from bench.plugins import get_dataset
 from bench.results.leaderboard import (
     FORMATS,
-    _check_format,
-    _dataset_label,
-    _footnotes,
-    _md_escape,
-    _metric_percent,
-    _train_label,
+    check_format,
     cross_domain,
+    dataset_label_of,
     diff_text,
+    footnotes,
     latex_escape,
     leaderboard_records,
+    md_escape,
+    metric_percent,
     rank_marks,
+    train_label,
 )
 from bench.results.records import runs_dir
 
@@ -89,7 +89,7 @@ def _row_of(record: Mapping[str, Any]) -> tuple[str, str]:
         {
             "method": record.get("method"),
             "preset": record.get("preset"),
-            "train": _train_label(record),
+            "train": train_label(record),
             "train_data": {
                 k: v.get("fingerprint") for k, v in sorted(data.items()) if k != "dataset"
             },
@@ -128,18 +128,18 @@ def summarize_dg(records: list[dict[str, Any]]) -> pd.DataFrame:
         ]
         rows.append(
             {
-                "source": _train_label(r),
+                "source": train_label(r),
                 "row": key,
                 "label": label,
                 "reported": bool(r.get("reported", False)),
                 "oracle": bool(r.get("oracle", False)),
                 "citation": r.get("source") if r.get("reported") else None,
                 "train_data": ",".join(f[:8] for f in train_fps),
-                "target": _dataset_label(r),
+                "target": dataset_label_of(r),
                 "protocol": str(r.get("protocol") or "-"),
                 "data": str((data.get("dataset") or {}).get("fingerprint", "")),
                 "seed": r.get("seed"),
-                **{m: _metric_percent(metrics, m) for m, _ in DG_METRICS},
+                **{m: metric_percent(metrics, m) for m, _ in DG_METRICS},
             }
         )
     if not rows:
@@ -210,7 +210,7 @@ def _cell(mean: float, std: float, pm: str) -> str:
 def _source_table(table: pd.DataFrame, fmt: str) -> tuple[str, list[str]]:
     """One source's rows as a Markdown or LaTeX table; also its target column titles."""
     if fmt == "md":
-        esc, pm, tablefmt = _md_escape, " ± ", "github"
+        esc, pm, tablefmt = md_escape, " ± ", "github"
         marks = {"best": "**{}**", "second": "<u>{}</u>", "": "{}"}
     else:
         esc, pm, tablefmt = latex_escape, r" $\pm$ ", "latex_raw"
@@ -254,7 +254,7 @@ def render_dg(df: pd.DataFrame, fmt: str = "md") -> str:
     """:func:`summarize_dg`'s frame as text: per source a ``## source -> targets`` heading and
     table (``md``), a ``table`` with that caption (``latex``), or one flat ``csv`` (a line per
     source, configuration and target: plain numbers)."""
-    _check_format(fmt)
+    check_format(fmt)
     if df.empty:
         return ""
     if fmt == "csv":
@@ -272,7 +272,7 @@ def render_dg(df: pd.DataFrame, fmt: str = "md") -> str:
         title = f"{source} -> {', '.join(columns)}"
         if fmt == "md":
             notes = table.drop(columns="source").rename(columns={"citation": "source"})
-            parts.append(f"## {_md_escape(title)}\n\n{text}\n{_footnotes(notes)}")
+            parts.append(f"## {md_escape(title)}\n\n{text}\n{footnotes(notes)}")
         else:
             parts.append(
                 f"% {title}\n\\begin{{table}}[t]\n\\centering\n"
@@ -292,7 +292,7 @@ def write_dg_leaderboard(
     """Like :func:`bench.results.leaderboard.write_leaderboard`, the DG tables (``dataset``:
     that target only); the default ``out`` is ``results_dir / "leaderboard-dg.<ext>"``.
     BenchError when no record is cross-domain."""
-    _check_format(fmt)
+    check_format(fmt)
     results_dir = Path(results_dir)
     records = leaderboard_records(results_dir, dataset, reported_dir)
     df = summarize_dg(records)
