@@ -225,3 +225,81 @@ def dataset_config(cls: type[DatasetAdapter], sets: Sequence[str] = ()) -> dict[
     apply_overrides(config, parse_set_args(sets), {**HARNESS_CHOICES, **cls.config_choices})
     check_ranges(config, {**HARNESS_RANGES, **cls.config_ranges})
     return config
+
+
+#: Separates a dataset's name from its options in a dataset spec, and the options from each
+#: other: ``synthetic-person:synthetic.seed=3:synthetic.identities=8``.
+OPTION_SEPARATOR = ":"
+#: Separates the datasets of ``--train-dataset a,b`` (and the roots of ``--train-root``).
+SOURCE_SEPARATOR = ","
+
+
+def split_sources(text: str) -> list[str]:
+    """``"a,b:k=[1,2]"`` -> ``["a", "b:k=[1,2]"]``: split on the commas outside brackets (a
+    list value keeps its commas)."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == SOURCE_SEPARATOR and depth <= 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*parts, current]
+
+
+def parse_dataset_spec(text: str) -> tuple[str, dict[str, Any]]:
+    """``"NAME:key=value:key=value"`` -> ``(NAME, {key: value})`` (values parsed as ``--set``
+    values); not validated against the dataset (:func:`dataset_options`). ConfigError naming
+    the spec for an empty name or an option without ``key=value``."""
+    name, *items = text.strip().split(OPTION_SEPARATOR)
+    if not name.strip():
+        raise ConfigError(f"dataset spec {text!r} has no dataset name (NAME:key=value:...)")
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"dataset spec {text!r}: expected key=value after {OPTION_SEPARATOR!r}, got "
+                f"{item!r} (NAME:key=value:key=value)"
+            )
+        options[key.strip()] = parse_value(value.strip())
+    return name.strip(), options
+
+
+def dataset_options(cls: type[DatasetAdapter], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` of a dataset spec checked against ``cls``'s own config keys (its
+    ``default_config``: type, choices, range); ConfigError naming the key and the dataset."""
+    own = flatten(cls.default_config)
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in own:
+            keys = ", ".join(sorted(own)) or "none"
+            raise ConfigError(
+                f"dataset {cls.name!r} has no config key {key!r} of its own "
+                f"(its keys: {keys}).{did_you_mean(key, sorted(own))}"
+            )
+        out[key] = coerce(key, value, own[key], cls.config_choices.get(key))
+    try:
+        check_ranges(out, cls.config_ranges)
+    except ConfigError as e:
+        raise ConfigError(f"dataset {cls.name!r}: {e}") from None
+    return dict(sorted(out.items()))
+
+
+def option_text(value: Any) -> str:
+    """A dataset option's value as a spec writes it: ``3``, ``0.5``, ``true``, ``abc``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def dataset_label(name: str, options: Mapping[str, Any] | None = None) -> str:
+    """The spec that names a dataset with its options, as ``--dataset`` takes it:
+    ``synthetic-person:synthetic.seed=3`` (options sorted by key); the name alone without."""
+    items = sorted((options or {}).items())
+    return OPTION_SEPARATOR.join([name, *(f"{k}={option_text(v)}" for k, v in items)])

@@ -295,3 +295,118 @@ def test_write_leaderboard_errors(tmp_path: Path) -> None:
     with pytest.raises(BenchError, match="md, csv, latex"):
         write_leaderboard(tmp_path, fmt="xlsx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # nothing written on error
+
+
+# --- bench leaderboard --dg --------------------------------------------------------------------
+
+
+def _dg(method: str, target: str, seed: int, mAP: float, *, fp: str = "t", **extra: Any):
+    """A cross-domain record: trained on ``train_dataset`` (default ``src``), tested on
+    ``target``, whose data has fingerprint ``fp``."""
+    extra.setdefault("train_dataset", "src")
+    return rec(
+        method,
+        dataset=target,
+        seed=seed,
+        mAP=mAP,
+        rank1=mAP + 0.1,
+        data={"dataset": {"fingerprint": fp}, "train_dataset": {"fingerprint": "s"}},
+        **extra,
+    )
+
+
+def _dg_tables(tmp_path: Path, records: list[dict[str, Any]], **kw: Any) -> str:
+    for r in records:
+        write_record(tmp_path, r)
+    from bench.results.dg import write_dg_leaderboard
+
+    path, text = write_dg_leaderboard(tmp_path, **kw)
+    assert path.read_text() == text
+    return text
+
+
+def test_dg_table_has_one_row_per_configuration_and_targets_as_columns(tmp_path):
+    text = _dg_tables(
+        tmp_path,
+        [
+            _dg("bot", "tA", 0, 0.30),
+            _dg("bot", "tA", 1, 0.40),
+            _dg("bot", "tB", 0, 0.20, dataset_options={"k": 1}),
+            _dg("agw", "tA", 0, 0.50),
+            _dg("bot", "tA", 0, 0.60, train_dataset="src2"),
+            rec("bot", dataset="tA", mAP=0.9),  # in-domain: not in the DG tables
+        ],
+    )
+    tables = parse_md(text)
+    assert list(tables) == ["src -> tA, tB:k=1", "src2 -> tA"]
+    agw, bot = tables["src -> tA, tB:k=1"]
+    assert list(bot) == ["Method", "tA mAP", "tA R1", "tB:k=1 mAP", "tB:k=1 R1", "n"]
+    assert bot["Method"] == "bot · quick" and agw["Method"] == "agw · quick"
+    assert (bot["tA mAP"], bot["tA R1"]) == ("<u>35.0 ± 7.1</u>", "<u>45.0 ± 7.1</u>")
+    assert bot["tB:k=1 mAP"] == "**20.0**"
+    assert bot["n"] == "2/1" and agw["n"] == "1/-"
+    assert agw["tA mAP"] == "**50.0**" and agw["tB:k=1 mAP"] == "-"  # missing cell
+    assert tables["src2 -> tA"][0]["tA mAP"] == "**60.0**"
+    assert "90.0" not in text  # the in-domain run stays out
+
+
+def test_dg_never_mixes_two_fingerprints_of_one_target(tmp_path):
+    text = _dg_tables(
+        tmp_path,
+        [_dg("bot", "tA", 0, 0.30, fp="aaaaaaaaaa"), _dg("bot", "tA", 1, 0.40, fp="bbbbbbbbbb")],
+    )
+    (row,) = parse_md(text)["src -> tA · data aaaaaaaa, tA · data bbbbbbbb"]
+    assert (
+        row["tA · data aaaaaaaa mAP"] == "**30.0**" and row["tA · data bbbbbbbb mAP"] == "**40.0**"
+    )
+
+
+def test_dg_source_sets_and_options_title_the_tables_and_csv_is_flat(tmp_path):
+    merged = _dg(
+        "bot",
+        "tA",
+        0,
+        0.30,
+        train_dataset="a,b",
+        train_dataset_options=[{"x.seed": 1}, {}],
+    )
+    same_name = _dg("bot", "a", 0, 0.25, train_dataset="a", train_dataset_options=[{"x.seed": 1}])
+    text = _dg_tables(tmp_path, [merged, same_name])
+    assert list(parse_md(text)) == ["a:x.seed=1 -> a", "a:x.seed=1,b -> tA"]
+    from bench.results.dg import render_dg, summarize_dg
+
+    csv = pd.read_csv(io.StringIO(render_dg(summarize_dg([merged, same_name]), fmt="csv")))
+    assert list(csv["source"]) == ["a:x.seed=1", "a:x.seed=1,b"]
+    assert list(csv["mAP_mean"]) == [25.0, 30.0] and list(csv["runs"]) == [1, 1]
+
+
+def test_dg_with_only_in_domain_runs_says_so(tmp_path):
+    write_record(tmp_path, rec("bot", dataset="tA"))
+    from bench.results.dg import write_dg_leaderboard
+
+    with pytest.raises(BenchError, match="no cross-domain records"):
+        write_dg_leaderboard(tmp_path)
+
+
+def test_dg_cli_with_reported_rows(tmp_path, capsys):
+    from bench.cli import main
+
+    write_record(tmp_path, _dg("bot", "market1501", 0, 0.30, train_dataset="finegpr"))
+    reported = tmp_path / "reported"
+    reported.mkdir()
+    (reported / "p.yaml").write_text(
+        "citation: Paper\ntables:\n"
+        "  - {table: T1, dataset: market1501, source: finegpr, metrics: [mAP, rank1],"
+        " rows: [[M, 50.0, 60.0]]}\n"
+        "  - {table: T2, dataset: market1501, metrics: [mAP, rank1], rows: [[M, 90.0, 95.0]]}\n"
+    )
+    code = main(
+        ["leaderboard", "--dg", "--results-dir", str(tmp_path), "--with-reported", str(reported)]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    rows = parse_md(out)["finegpr -> market1501"]
+    assert [r["Method"] for r in rows] == ["bot · quick", "M · T1 (reported)"]
+    assert rows[0]["market1501 mAP"] == "**30.0**" and rows[1]["market1501 mAP"] == "50.0"
+    assert "90.0" not in out and "- Paper, T1" in out  # in-domain reported left out; footnote
+    assert (tmp_path / "leaderboard-dg.md").exists()

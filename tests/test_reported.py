@@ -104,3 +104,82 @@ def test_cli_with_reported(tmp_path, subprocess_env):
     assert "reported-results folder results/reported does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
     assert Path(tmp_path / "leaderboard.md").exists()
+
+
+MMET_YAML = REPO / "results" / "reported" / "mmet.yaml"
+VIT_YAML = REPO / "results" / "reported" / "vit-baseline.yaml"
+
+
+def _percent(record: dict) -> dict[str, float]:
+    return {k: round(100 * v, 1) for k, v in record["metrics"].items()}
+
+
+def test_mmet_tables_load_as_printed_with_their_sources():
+    records = load_reported_file(MMET_YAML)
+    by = {(r["preset"], r["train_dataset"], r["dataset"], r["method"]): r for r in records}
+    # Table 1: FineGPR -> Market-1501 / DukeMTMC-reID
+    t1 = {(d, m): _percent(r) for (t, s, d, m), r in by.items() if t == "Table 1"}
+    assert t1[("market1501", "mmet-baseline")] == {"mAP": 15.4, "rank1": 38.9}
+    assert t1[("dukemtmc", "mmet-random-mask")] == {"mAP": 19.2, "rank1": 35.1}
+    assert t1[("dukemtmc", "mmet")] == {"mAP": 23.5, "rank1": 43.6}
+    # Table 2: FineGPR -> CUHK-PEDES (not a registered dataset: free text), with Rank-5
+    assert _percent(by[("Table 2", "finegpr", "cuhk-pedes", "mmet-mlm")]) == {
+        "mAP": 14.4,
+        "rank1": 27.8,
+        "rank5": 39.5,
+    }
+    assert _percent(by[("Table 2", "finegpr", "cuhk-pedes", "mmet")])["rank5"] == 50.4
+    # Table 3: MMET from FineGPR; the cited rows' training data is not stated
+    assert _percent(by[("Table 3", "finegpr", "cuhk03", "mmet")]) == {"mAP": 20.3, "rank1": 23.6}
+    cited = {(d, m) for (t, s, d, m) in by if t == "Table 3" and s != "finegpr"}
+    assert ("cuhk03", "QAConv-GS") in cited and ("market1501", "QAConv-GS") not in cited
+    assert ("dukemtmc", "QAConv") not in cited and ("cuhk03", "LOMO") not in cited
+    assert _percent(
+        by[("Table 3", "not stated (cited in MMET Table 3)", "market1501", "SPGAN")]
+    ) == {
+        "mAP": 22.8,
+        "rank1": 51.5,
+    }
+    # Table 4: RandPerson vs FineGPR as the source
+    assert _percent(by[("Table 4", "randperson", "dukemtmc", "mmet")]) == {
+        "mAP": 27.1,
+        "rank1": 47.6,
+    }
+    assert _percent(by[("Table 4", "finegpr", "cuhk03", "mmet")]) == {"mAP": 20.3, "rank1": 23.6}
+    mmet_rows = [r for r in records if r["method"].startswith("mmet")]
+    assert all(r["train_dataset"] in ("finegpr", "randperson") for r in mmet_rows)
+    assert all("target-test mAP" in r["source"] and "AdamW 1e-5" in r["source"] for r in mmet_rows)
+
+
+def test_vit_baseline_readme_numbers_are_in_domain():
+    records = load_reported_file(VIT_YAML)
+    got = {r["dataset"]: _percent(r) for r in records}
+    assert got == {
+        "market1501": {"mAP": 87.1, "rank1": 94.6},
+        "dukemtmc": {"mAP": 79.6, "rank1": 89.0},
+        "msmt17": {"mAP": 61.8, "rank1": 81.8},
+    }
+    assert all(r["method"] == "vit-baseline" for r in records)
+    assert all(r["train_dataset"] == r["dataset"] for r in records)  # no source: in-domain
+    assert "TransReID" in records[0]["citation"]
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        ("[a, b]", "expected the training dataset's name"),
+        ("''", "expected the training dataset's name"),
+        ("3", "expected the training dataset's name"),
+        ("d", "is the table's dataset; leave source out"),
+    ],
+)
+def test_bad_source_is_refused_naming_file_and_table(tmp_path, source, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        f"citation: x\ntables: [{{table: T, dataset: d, source: {source}, metrics: [mAP], "
+        "rows: [[A, 10]]}]\n"
+    )
+    with pytest.raises(ReportedError, match=match) as info:
+        load_reported_file(path)
+    message = str(info.value)
+    assert str(path) in message and "tables[0].source" in message and "\n" not in message

@@ -38,6 +38,12 @@ def add_parser(sub: Any) -> None:
         "'(reported)' rows: not averaged with measured runs, not ranked",
     )
     lb.add_argument(
+        "--dg",
+        action="store_true",
+        help="domain generalisation: cross-domain runs only, one table per source with the "
+        "target datasets as columns (mAP and Rank-1 each); default out DIR/leaderboard-dg.EXT",
+    )
+    lb.add_argument(
         "--plot",
         action="store_true",
         help="also write PNGs next to the table: grouped bars of mAP and Rank-1 per method and "
@@ -46,9 +52,11 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from bench.results.dg import write_dg_leaderboard
     from bench.results.leaderboard import write_leaderboard
 
-    path, text = write_leaderboard(
+    write = write_dg_leaderboard if args.dg else write_leaderboard
+    path, text = write(
         args.results_dir,
         dataset=args.dataset,
         fmt=args.fmt,

@@ -22,10 +22,16 @@ def add_parser(sub: Any) -> None:
     run.set_defaults(handler=main)
     run.add_argument("--method", required=True, help="method or variant name (bench list methods)")
     run.add_argument(
-        "--dataset", required=True, help="dataset to evaluate on (bench list datasets)"
+        "--dataset",
+        required=True,
+        help="dataset to evaluate on (bench list datasets), optionally with its own config keys:"
+        " NAME:key=value:key=value (they override --set for this dataset only)",
     )
     run.add_argument(
-        "--train-dataset", default=None, help="train on this dataset instead (cross-domain)"
+        "--train-dataset",
+        default=None,
+        help="train on these datasets instead (cross-domain): NAME[:key=value...], several "
+        "separated by ',' (their identities merged, relabelled apart)",
     )
     run.add_argument(
         "--preset", default=None, help="named config preset of the method (e.g. paper, quick)"
@@ -36,7 +42,12 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--fold", default=None, help="run one fold only (default: every fold)")
     add_sets(run, "override a config key, e.g. --set train.epochs=5 (repeatable)")
     add_root(run)
-    run.add_argument("--train-root", type=Path, default=None, help="root of --train-dataset")
+    run.add_argument(
+        "--train-root",
+        default=None,
+        help="root of --train-dataset; several sources: one per source, separated by ',' (an "
+        "empty entry: that dataset's default root)",
+    )
     run.add_argument(
         "--test-root",
         type=Path,

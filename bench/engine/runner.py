@@ -32,11 +32,20 @@ from bench.engine.selection import (
     check_selection,
     last_epoch_selection,
 )
+from bench.engine.sources import (
+    DatasetChoice,
+    merge_training,
+    parse_choice,
+    parse_sources,
+    refuse_target_data,
+    source_role,
+    source_roots,
+)
 from bench.engine.test_side import ORACLE, text_policy, training_view, withheld_gallery_texts
 from bench.errors import BenchError, PluginError
 from bench.evaluation.protocol import Protocol, get_protocol, protocol_of_record
 from bench.io import cache_dir
-from bench.plugins import get_dataset, get_method
+from bench.plugins import get_method
 from bench.results.artifacts import save_eval_artifacts
 from bench.results.paths import relative_to_results
 from bench.results.provenance import git_commit, hardware, thread_settings, versions
@@ -55,7 +64,7 @@ class RunRequest:
     fold: str | None = None  # None: every fold of the dataset
     sets: Sequence[str] = ()
     root: Path | None = None
-    train_root: Path | None = None
+    train_root: str | Path | None = None  # one root per source, comma-separated
     test_root: Path | None = None  # the test split's folder, for datasets that allow it
     device: str = "cpu"
     results_dir: Path = Path("results")
@@ -72,6 +81,26 @@ class ResolvedRun:
     config: dict[str, Any]
     preset_config: dict[str, Any] = field(default_factory=dict)  # the config without --set
     choices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: The target's own options (``--dataset NAME:key=value``) and the sources of a
+    #: cross-domain run (``--train-dataset a,b``; empty for an in-domain run).
+    target: DatasetChoice | None = None
+    sources: list[DatasetChoice] = field(default_factory=list)
+
+    @property
+    def target_choice(self) -> DatasetChoice:
+        return self.target if self.target is not None else DatasetChoice(self.dataset_cls, {})
+
+    @property
+    def train_dataset_name(self) -> str:
+        """The record's ``train_dataset``: the sources' names joined by ',' (the dataset's own
+        name for an in-domain run)."""
+        return ",".join(s.cls.name for s in self.sources) or self.dataset_cls.name
+
+    @property
+    def train_options(self) -> list[dict[str, Any]]:
+        """The record's ``train_dataset_options``: each source's options, in order."""
+        chosen = self.sources or [self.target_choice]
+        return [dict(s.options) for s in chosen]
 
 
 def check_modalities(
@@ -104,10 +133,10 @@ def fold_identity(
     :func:`bench.data.fingerprint.data_fingerprint`), seed, fold and the resolved config (minus
     placement keys such as ``resources.*``). Its :func:`~bench.config.config_hash` keys the run
     record, the checkpoint folder and ``bench sweep``'s skipping of finished runs."""
-    return {
+    identity = {
         "method": resolved.spec.name,
         "dataset": resolved.dataset_cls.name,
-        "train_dataset": resolved.train_dataset_cls.name,
+        "train_dataset": resolved.train_dataset_name,
         "data": {role: dict(fp)["fingerprint"] for role, fp in sorted(data.items())},
         "seed": seed,
         "fold": fold,
@@ -115,19 +144,27 @@ def fold_identity(
             k: v for k, v in resolved.config.items() if not k.startswith(PLACEMENT_PREFIXES)
         },
     }
+    # Per-dataset options (only when given, so runs without them keep their identity).
+    if resolved.target_choice.options:
+        identity["dataset_options"] = dict(resolved.target_choice.options)
+    if any(s.options for s in resolved.sources):
+        identity["train_dataset_options"] = resolved.train_options
+    return identity
 
 
 def fingerprints(
     target: DatasetAdapter,
     splits: Splits,
-    source: DatasetAdapter | None = None,
-    source_splits: Splits | None = None,
+    sources: Sequence[DatasetAdapter] = (),
+    source_splits: Sequence[Splits] = (),
 ) -> dict[str, dict[str, Any]]:
-    """The data fingerprints of a fold's run: ``{"dataset": ..., ["train_dataset": ...]}``."""
+    """The data fingerprints of a fold's run: ``{"dataset": ...}`` and one entry per source
+    (:func:`~bench.engine.sources.source_role`: ``train_dataset``, or ``train_dataset.0``,
+    ``train_dataset.1``, ... for several)."""
     data = {"dataset": data_fingerprint(target.root, splits, target.annotation_files())}
-    if source is not None and source_splits is not None:
-        data["train_dataset"] = data_fingerprint(
-            source.root, source_splits, source.annotation_files()
+    for i, (source, loaded) in enumerate(zip(sources, source_splits)):
+        data[source_role(i, len(sources))] = data_fingerprint(
+            source.root, loaded, source.annotation_files()
         )
     return data
 
@@ -165,9 +202,21 @@ def check_gallery_text(
 def prepare_run(request: RunRequest) -> ResolvedRun:
     """Validate names, config and modalities: everything that can fail before any data is read."""
     spec = get_method(request.method)
-    dataset_cls = get_dataset(request.dataset)
-    train_cls = get_dataset(request.train_dataset) if request.train_dataset else dataset_cls
-    datasets = [dataset_cls] if train_cls is dataset_cls else [train_cls, dataset_cls]
+    target = parse_choice(request.dataset)
+    dataset_cls = target.cls
+    sources = parse_sources(request.train_dataset) if request.train_dataset else []
+    train_cls = sources[0].cls if sources else dataset_cls
+    if request.train_root is not None and not sources:
+        raise BenchError("--train-root is the root of --train-dataset; name one or drop it")
+    source_roots(request.train_root, len(sources))  # one root per source, checked up front
+    datasets = list(dict.fromkeys([*(s.cls for s in sources), dataset_cls]))
+    protocols = {s.cls.name: s.cls.protocol for s in sources}
+    if len(set(protocols.values())) > 1:
+        raise BenchError(
+            "--train-dataset merges datasets of different protocols ("
+            + ", ".join(f"{n}: {p}" for n, p in protocols.items())
+            + "); merge sources of one protocol"
+        )
     config, preset = resolve_config(spec, datasets, request.preset, request.sets)
     preset_config, _ = resolve_config(spec, datasets, preset)
     check_selection(config)
@@ -175,8 +224,13 @@ def prepare_run(request: RunRequest) -> ResolvedRun:
     check_modalities(spec, train_cls, role, config)
     if train_cls is not dataset_cls:
         check_modalities(spec, dataset_cls, "evaluation dataset", config)
+    for extra in dict.fromkeys(s.cls for s in sources[1:]):
+        if extra is not train_cls:
+            check_modalities(spec, extra, "training dataset", config)
     spec.family.preflight(config)
-    return ResolvedRun(spec, dataset_cls, train_cls, preset, config, preset_config)
+    return ResolvedRun(
+        spec, dataset_cls, train_cls, preset, config, preset_config, target=target, sources=sources
+    )
 
 
 def run(request: RunRequest) -> list[dict[str, Any]]:
@@ -226,7 +280,9 @@ def _run(request: RunRequest) -> list[dict[str, Any]]:
     config = resolved.config
     protocol = get_protocol(resolved.dataset_cls.protocol)
 
-    target = resolved.dataset_cls(request.root, config, show_progress=request.progress)
+    target = resolved.dataset_cls(
+        request.root, resolved.target_choice.config(config), show_progress=request.progress
+    )
     target.use_test_root(request.test_root)
     folds = target.folds()
     if request.fold is not None:
@@ -240,17 +296,18 @@ def _run(request: RunRequest) -> list[dict[str, Any]]:
         folds = [request.fold]
     with distributed.main_first():  # generate or verify the data once, not once per rank
         target.prepare()
-    source: DatasetAdapter | None = None
-    if resolved.train_dataset_cls is not resolved.dataset_cls:
-        source = resolved.train_dataset_cls(
-            request.train_root, config, show_progress=request.progress
-        )
+    sources: list[DatasetAdapter] = []
+    for choice, root in zip(
+        resolved.sources, source_roots(request.train_root, len(resolved.sources))
+    ):
+        source = choice.cls(root, choice.config(config), show_progress=request.progress)
         with distributed.main_first():
             source.prepare()
+        sources.append(source)
 
     records = []
     for fold in folds:
-        record = _run_fold(request, resolved, device, protocol, target, source, fold)
+        record = _run_fold(request, resolved, device, protocol, target, sources, fold)
         if record is not None:
             records.append(record)
     if records:
@@ -264,7 +321,7 @@ def _run_fold(
     device: torch.device,
     protocol: Protocol,
     target: DatasetAdapter,
-    source: DatasetAdapter | None,
+    sources: Sequence[DatasetAdapter],
     fold: str | None,
 ) -> dict[str, Any] | None:
     """Train, evaluate and record one fold; ``None`` on the ranks other than 0 of a DDP run."""
@@ -272,9 +329,14 @@ def _run_fold(
     t_start = time.perf_counter()
     splits = target.load(fold)
     refuse_unsafe_splits(splits, target.name, fold)  # overlap, missing images, empty texts
-    source_splits = source.load(None) if source is not None else None
-    data = fingerprints(target, splits, source, source_splits)
-    train = source_splits.train if source_splits is not None else splits.train
+    source_splits = [source.load(None) for source in sources]
+    data = fingerprints(target, splits, sources, source_splits)
+    if sources:
+        parts = [loaded.train for loaded in source_splits]
+        refuse_target_data(resolved.target_choice, splits, data, resolved.sources, parts)
+        train = merge_training(parts)  # pids of each source shifted past the previous ones'
+    else:
+        train = splits.train
     train_protocol = get_protocol(resolved.train_dataset_cls.protocol).name
     train, val = carve_validation(
         train, float(config["protocol.val_identities"]), request.seed, train_protocol
@@ -301,7 +363,9 @@ def _run_fold(
     if val is not None:
         validator = Validator(method, val, ctx=ctx, protocol=protocol, config=config)
         ctx.on_epoch_end = validator
-    label = f"{spec.name} on {target.name}" + (f" {fold}" if fold else "")
+    label = f"{spec.name} on {resolved.target_choice.label}" + (f" {fold}" if fold else "")
+    if resolved.sources:
+        label += f" (trained on {', '.join(s.label for s in resolved.sources)})"
     say = tqdm.write if rank == 0 else (lambda _: None)
     held = f", {val.meta['identities']} held out for validation" if val is not None else ""
     say(
@@ -350,7 +414,9 @@ def _run_fold(
         "method": spec.name,
         "family": spec.family.name,
         "dataset": target.name,
+        "dataset_options": dict(resolved.target_choice.options),
         "train_dataset": identity["train_dataset"],
+        "train_dataset_options": resolved.train_options,
         "protocol": protocol.name if level == "frame" else f"{protocol.name}/{level}",
         "preset": resolved.preset,
         "seed": request.seed,

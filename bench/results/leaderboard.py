@@ -24,7 +24,11 @@ Conventions (tests pin them):
   same get the same mark. Ranking is dense: all values tied for best are bold, and the next
   distinct value is underlined. A column with a single distinct value is bold only.
 * A run trained on another dataset (``train_dataset`` != ``dataset``, cross-domain) is its own
-  row, labelled ``method [train: X]``; it is never averaged with in-domain runs.
+  row, labelled ``method [train: X]``; it is never averaged with in-domain runs. Datasets with
+  their own options (``dataset_options``, ``train_dataset_options``) read as ``--dataset``
+  takes them, ``NAME:key=value``: a target with options has its own table, and several
+  sources read ``[train: a,b:key=value]``. ``--dg`` (:mod:`bench.results.dg`) lays the
+  cross-domain rows out per source with the targets as columns.
 * Records with ``"reported": true`` (numbers copied from a paper, ``"source"`` citing it; see
   :mod:`bench.results.reported` and ``--with-reported``) form their own row labelled ``method
   (reported)``, listed after the measured rows of their dataset. They are never averaged with
@@ -44,7 +48,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from bench.config import NON_EXPERIMENT_PREFIXES, config_hash
+from bench.config import NON_EXPERIMENT_PREFIXES, config_hash, dataset_label
 from bench.errors import BenchError
 from bench.evaluation.protocol import RANK_COLUMNS, TRACKLET_COLUMNS, protocol_of_record
 from bench.io import atomic_write_text
@@ -83,6 +87,33 @@ def _fingerprints(record: Mapping[str, Any]) -> dict[str, str]:
     return {role: str(value["fingerprint"]) for role, value in sorted(data.items())}
 
 
+def dataset_label_of(record: Mapping[str, Any]) -> str:
+    """The test dataset with its own options (``--dataset NAME:key=value``), as a spec reads."""
+    return dataset_label(str(record["dataset"]), record.get("dataset_options"))
+
+
+def train_label(record: Mapping[str, Any]) -> str:
+    """The training dataset(s) with their options, comma-separated (``train_dataset`` names them
+    joined by ',' and ``train_dataset_options`` lists each one's options); a reported row's
+    free-text source as it is; the test dataset's label for an in-domain run."""
+    names = record.get("train_dataset")
+    if not names:
+        return dataset_label_of(record)
+    options = record.get("train_dataset_options")
+    parts = str(names).split(",")
+    if not isinstance(options, list) or len(options) != len(parts):
+        return str(names)
+    return ",".join(
+        dataset_label(n, o if isinstance(o, Mapping) else {}) for n, o in zip(parts, options)
+    )
+
+
+def cross_domain(record: Mapping[str, Any]) -> bool:
+    """Trained on other data than it is tested on: another dataset, or the same one with other
+    options (``--train-dataset``; a reported row with a ``source``)."""
+    return train_label(record) != dataset_label_of(record)
+
+
 def configuration(record: Mapping[str, Any]) -> str:
     """The hash of everything that defines a record's experiment except seed and fold: method,
     preset, datasets and their fingerprints, protocol, text policy, oracle mark and the resolved
@@ -92,8 +123,8 @@ def configuration(record: Mapping[str, Any]) -> str:
         {
             "method": record.get("method"),
             "preset": record.get("preset"),
-            "dataset": record.get("dataset"),
-            "train_dataset": record.get("train_dataset") or record.get("dataset"),
+            "dataset": dataset_label_of(record),  # the name alone when it has no options
+            "train_dataset": train_label(record),
             "protocol": record.get("protocol"),
             "text_policy": record.get("text_policy"),
             "oracle": bool(record.get("oracle", False)),
@@ -134,7 +165,7 @@ def diff_text(diff: Mapping[str, Any], width: int = LABEL_WIDTH) -> str:
 _RANK_KEYS = {"rank1": 1, "rank5": 5, "rank10": 10}
 
 
-def _metric_percent(metrics: dict[str, Any], key: str) -> float:
+def metric_percent(metrics: dict[str, Any], key: str) -> float:
     """``metrics[key]`` in percent; Rank-k falls back to ``cmc[k-1]``; NaN if absent."""
     value = metrics.get(key)
     if value is None and key in _RANK_KEYS:
@@ -169,21 +200,21 @@ def summarize(records: list[dict[str, Any]]) -> pd.DataFrame:
         fps = _fingerprints(r)
         rows.append(
             {
-                "dataset": str(r["dataset"]),
+                "dataset": dataset_label_of(r),
                 "protocol": str(r.get("protocol") or "-"),
                 "reported": bool(r.get("reported", False)),
                 "oracle": bool(r.get("oracle", False)),
                 "configuration": configuration(r),
                 "method": str(r["method"]),
                 "preset": r.get("preset") or "-",
-                "train_dataset": str(r.get("train_dataset") or r["dataset"]),
+                "train_dataset": train_label(r),
                 "text_policy": str(r.get("text_policy") or "-"),
                 "data": fps.get("dataset", "")[:8],
                 "diff": json.dumps(diff, sort_keys=True, default=str),
                 "source": r.get("source"),
                 "seed": r.get("seed"),
                 "fold": r.get("fold"),
-                **{m: _metric_percent(metrics, m) for m in METRIC_COLUMNS},
+                **{m: metric_percent(metrics, m) for m in METRIC_COLUMNS},
             }
         )
     diff_columns = [f"{DIFF_COLUMN}{k}" for k in sorted(diff_keys)]
@@ -300,7 +331,7 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
     return text.replace("|", r"\|")
 
 
@@ -310,7 +341,7 @@ def _dataset_table(
     """One dataset's rows (already sorted) as a Markdown or LaTeX table of the metric
     ``columns`` (its protocol's)."""
     if fmt == "md":
-        esc, pm = _md_escape, " ± "
+        esc, pm = md_escape, " ± "
         marks = {"best": "**{}**", "second": "<u>{}</u>", "": "{}"}
         tablefmt = "github"
     else:
@@ -339,7 +370,7 @@ def _dataset_table(
     )
 
 
-def _footnotes(group: pd.DataFrame) -> str:
+def footnotes(group: pd.DataFrame) -> str:
     """Markdown lines explaining a dataset's oracle rows and naming the sources of its reported
     rows (empty if it has neither)."""
     lines = []
@@ -353,11 +384,11 @@ def _footnotes(group: pd.DataFrame) -> str:
     sources = sorted({str(s) for s in group.loc[group["reported"].astype(bool), "source"] if s})
     if sources:
         lines += ["", "(reported): copied from the paper, not measured here and not ranked."]
-        lines += [f"- {_md_escape(s)}" for s in sources]
+        lines += [f"- {md_escape(s)}" for s in sources]
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def _check_format(fmt: str) -> None:
+def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise BenchError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
@@ -370,7 +401,7 @@ def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
     sorted by mAP descending; per dataset and metric the best mean is bold and the second best
     underlined. ``with_counts`` adds the run count ``n`` (csv: ``runs, seeds, folds``).
     """
-    _check_format(fmt)
+    check_format(fmt)
     if df.empty:
         return ""
     df = _sorted(df)
@@ -392,7 +423,7 @@ def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
         table = _dataset_table(group.reset_index(drop=True), fmt, with_counts, columns)
         title = str(dataset) if protocols[dataset] == 1 else f"{dataset} ({protocol})"
         if fmt == "md":
-            parts.append(f"## {title}\n\n{table}\n{_footnotes(group)}")
+            parts.append(f"## {title}\n\n{table}\n{footnotes(group)}")
         else:
             parts.append(
                 f"% {title}\n\\begin{{table}}[t]\n\\centering\n"
@@ -400,6 +431,34 @@ def render(df: pd.DataFrame, fmt: str = "md", with_counts: bool = True) -> str:
                 f"and folds}}\n{table}\n\\end{{table}}\n"
             )
     return "\n".join(parts)
+
+
+def leaderboard_records(
+    results_dir: Path, dataset: str | None = None, reported_dir: Path | None = None
+) -> list[dict[str, Any]]:
+    """The valid records under ``results_dir`` (plus the reported rows of ``reported_dir``),
+    only those of ``dataset`` (its name, or its label with options) when given; BenchError
+    when there are none."""
+    results_dir = Path(results_dir)
+    records = read_records(results_dir, on_skip=print_skipped)
+    if reported_dir is not None:
+        from bench.results.reported import load_reported
+
+        records += load_reported(Path(reported_dir))
+    if not records:
+        raise BenchError(
+            f"no run records found under {runs_dir(results_dir)}; make one with "
+            "`bench run --method METHOD --dataset DATASET` (or pass --results-dir)"
+        )
+    if dataset is not None:
+        known = sorted({str(r["dataset"]) for r in records})
+        if dataset not in {*known, *map(dataset_label_of, records)}:
+            raise BenchError(
+                f"no run records for dataset {dataset!r} under {runs_dir(results_dir)}; "
+                f"datasets with records: {', '.join(known)}"
+            )
+        records = [r for r in records if dataset in (r["dataset"], dataset_label_of(r))]
+    return records
 
 
 def write_leaderboard(
@@ -419,26 +478,9 @@ def write_leaderboard(
     field (:func:`bench.results.records.print_skipped`). BenchError for an unknown format, no
     records, or a ``dataset`` that has no records (the message lists those that have).
     """
-    _check_format(fmt)
+    check_format(fmt)
     results_dir = Path(results_dir)
-    records = read_records(results_dir, on_skip=print_skipped)
-    if reported_dir is not None:
-        from bench.results.reported import load_reported
-
-        records += load_reported(Path(reported_dir))
-    if not records:
-        raise BenchError(
-            f"no run records found under {runs_dir(results_dir)}; make one with "
-            "`bench run --method METHOD --dataset DATASET` (or pass --results-dir)"
-        )
-    if dataset is not None:
-        known = sorted({str(r["dataset"]) for r in records})
-        if dataset not in known:
-            raise BenchError(
-                f"no run records for dataset {dataset!r} under {runs_dir(results_dir)}; "
-                f"datasets with records: {', '.join(known)}"
-            )
-        records = [r for r in records if r["dataset"] == dataset]
+    records = leaderboard_records(results_dir, dataset, reported_dir)
     text = render(summarize(records), fmt=fmt)
     path = Path(out) if out is not None else results_dir / f"leaderboard.{FORMATS[fmt]}"
     atomic_write_text(path, text)

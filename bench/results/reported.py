@@ -6,15 +6,20 @@ A ``*.yaml`` file under ``results/reported/`` holds one paper::
     names: {DMCL: dmcl}          # printed method name -> registry name, where one exists
     tables:
       - table: Table 1
-        dataset: colo-pair       # the registry's dataset name
+        dataset: colo-pair       # the registry's dataset name (free text for another)
+        source: finegpr          # optional: the training dataset of cross-domain numbers
         note: "..."              # caveats, shown in the leaderboard's footnote
         metrics: [mAP, rank1, rank5, rank10]
         rows:
           - [DMCL, 46.4, 54.3, 57.9, 60.4]   # name, then values in percent as printed
 
 :func:`load_reported` turns every row into a record like a run record with ``"reported": true``,
-``"preset"`` the table and ``"source"`` the citation; ``bench leaderboard --with-reported`` shows
-them as ``method (reported)`` rows, never averaged with measured runs and never ranked.
+``"preset"`` the table, ``"citation"`` the paper and ``"source"`` the citation with the table and
+its note; ``bench leaderboard --with-reported`` shows them as ``method (reported)`` rows, never
+averaged with measured runs and never ranked. A table with ``source:`` (free text: the paper's
+training data need not be a registered dataset) holds cross-domain numbers: its rows' record has
+``"train_dataset"`` the source, so they show in ``bench leaderboard --dg --with-reported``
+under that source; without it the numbers are in-domain (trained on ``dataset``).
 """
 
 from __future__ import annotations
@@ -69,6 +74,19 @@ def load_reported_file(path: Path) -> list[dict[str, Any]]:
             f"expected a list of {', '.join(REPORTED_METRICS)}; got {metrics!r}",
         )
         label = str(table["table"])
+        trained_on = table.get("source", table["dataset"])
+        _require(
+            isinstance(trained_on, str) and bool(trained_on.strip()) and "\n" not in trained_on,
+            path,
+            f"{where}.source",
+            f"expected the training dataset's name (one line of text); got {trained_on!r}",
+        )
+        _require(
+            "source" not in table or trained_on.strip() != str(table["dataset"]),
+            path,
+            f"{where}.source",
+            f"{trained_on!r} is the table's dataset; leave source out for in-domain numbers",
+        )
         note = str(table.get("note") or "").strip()
         source = f"{citation.strip()}, {label}" + (f": {note}" if note else "")
         for r_i, row in enumerate(table["rows"]):
@@ -89,13 +107,14 @@ def load_reported_file(path: Path) -> list[dict[str, Any]]:
                     "method": str(names.get(printed, printed)),
                     "family": str(names.get(printed, printed)),
                     "dataset": str(table["dataset"]),
-                    "train_dataset": str(table["dataset"]),
+                    "train_dataset": trained_on.strip(),
                     "protocol": table.get("protocol"),
                     "preset": label,
                     "seed": None,
                     "fold": None,
                     "reported": True,
                     "source": source,
+                    "citation": citation.strip(),
                     "metrics": {m: float(v) / 100.0 for m, v in zip(metrics, values)},
                 }
             )

@@ -10,8 +10,11 @@ A record is what :func:`bench.engine.runner.run` writes. The rules:
   at least ``num_valid_queries``.
 * ``run_id`` a file name; ``method``, ``dataset`` and the other names the tables print one line
   each; ``seed`` an integer in [0, 2**32 - 1]; ``config`` and ``config_diff`` JSON objects;
-  ``data`` maps each dataset role to its ``fingerprint``; ``oracle`` equals the config's
-  ``protocol.oracle_gallery_text`` where the config has it; timings are non-negative.
+  ``data`` maps each dataset role to its ``fingerprint`` (``dataset``; ``train_dataset``, or
+  ``train_dataset.0``, ``train_dataset.1``, ... for several sources); ``dataset_options`` is a
+  JSON object and ``train_dataset_options`` a list of them (one per source); ``oracle`` equals
+  the config's ``protocol.oracle_gallery_text`` where the config has it; timings are
+  non-negative.
 * Fields not named here (plugin facts, fields of newer versions) are allowed, but no number
   anywhere in a record may be NaN or infinite (``json`` reads ``NaN``, ``Infinity`` and ``1e400``
   as such floats; the writer never writes them).
@@ -129,7 +132,9 @@ class RunRecord(BaseModel):
     method: Name
     family: Line | None = None
     dataset: Name
-    train_dataset: Line | None = None
+    train_dataset: Line | None = None  # several sources: their names joined by ','
+    dataset_options: dict[str, Any] | None = None  # --dataset NAME:key=value
+    train_dataset_options: list[dict[str, Any]] | None = None  # one per source
     protocol: Line | None = None
     preset: Line | None = None
     seed: Seed

@@ -94,7 +94,8 @@ def plan(spec: SweepSpec) -> tuple[list[Job], list[DatasetAdapter]]:
                     method=method, dataset=dataset, preset=preset, sets=dict(spec.sets), root=root
                 )
                 resolved = prepare_run(request)
-                target = resolved.dataset_cls(root, resolved.config, show_progress=spec.progress)
+                config = resolved.target_choice.config(resolved.config)  # NAME:key=value
+                target = resolved.dataset_cls(root, config, show_progress=spec.progress)
                 where = (dataset, str(target.root))
                 if where not in adapters:
                     target.prepare()  # generate or verify once: fingerprints read the files
